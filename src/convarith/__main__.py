@@ -1,0 +1,5 @@
+"""``python -m convarith`` runs the CLI."""
+
+from .cli import main
+
+main()
