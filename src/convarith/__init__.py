@@ -28,6 +28,30 @@ from .geometry import (
 
 __version__ = "0.1.0"
 
+# Names served lazily (NumPy/SciPy code): attribute → module that defines it.
+_LAZY = {
+    "conv_matrix": "convarith.ops.matrix",
+    "pool_matrix": "convarith.ops.matrix",
+    "bias_vector": "convarith.ops.matrix",
+    "save_matrix": "convarith.ops.matrix",
+    "conv": "convarith.ops.reference",
+    "conv_transpose": "convarith.ops.reference",
+    "max_pool": "convarith.ops.reference",
+    "avg_pool": "convarith.ops.reference",
+    "conv_operator": "convarith.ops.operator",
+    "dot_test": "convarith.ops.operator",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import NumPy-backed functions on first use, so ``import convarith`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'convarith' has no attribute {name!r}")
+
+
 __all__ = [
     "ConvArithError",
     "ConvSpec",

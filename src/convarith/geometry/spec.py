@@ -375,9 +375,11 @@ class ConvSpec:
         return out
 
     def _check_padding_mode(self, sizes: tuple[int, ...]) -> None:
+        # F.pad's circular mode crops first and wraps what is left; reflect indexes the whole input.
+        kept = tuple(i + min(b, 0) + min(a, 0) for i, (b, a) in zip(sizes, self.pads, strict=True))
         if self.padding_mode == "reflect" and any(max(p) >= i for p, i in zip(self.pads, sizes, strict=True)):
             raise ConvArithError("padding", f"reflect padding must be smaller than the input size {sizes}", self.pads)
-        if self.padding_mode == "circular" and any(max(p) > i for p, i in zip(self.pads, sizes, strict=True)):
+        if self.padding_mode == "circular" and any(max(p) > i for p, i in zip(self.pads, kept, strict=True)):
             raise ConvArithError(
                 "padding", f"circular padding must be at most the input size {sizes} (it wraps once)", self.pads
             )

@@ -1,0 +1,1 @@
+"""Derivations with the actual numbers, and the tour that answers the motivating question."""

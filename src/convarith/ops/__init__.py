@@ -1,0 +1,1 @@
+"""NumPy reference operators and the sparse matrix C: every configuration, exact."""
