@@ -1,0 +1,221 @@
+"""NumPy reference ops (``method="gemm"``) against PyTorch's CPU ops, at equal thread counts.
+
+Goal: ``conv`` and ``conv_transpose`` within 1.5× of PyTorch's time for batch 8, 64→64 channels,
+56×56, 3×3 kernel, padding 1, float32, at 1 and 2 threads.
+
+Each library runs in its own subprocess with every BLAS/OpenMP pool pinned to the thread count
+(environment variables, and ``torch.set_num_threads``). The parent alternates blocks between the
+two: a block is one warm-up call and ``--calls`` timed back-to-back calls (steady state, as a
+layer runs in a model); medians over all blocks are compared. Two libraries in one process would
+let one's idle thread pool spin on the cores the other needs (OpenBLAS workers spin for up to
+2^28 cycles after a call, PyTorch's OpenMP threads after each parallel region): at 2 threads on 2
+cores both then ran 2–4× slower than alone, and making the pools sleep when idle slowed OpenBLAS's
+own GEMM instead. Single calls separated by pauses were no better: every call then starts cold and
+PyTorch's 2-thread time jumped between 10 and 17 ms. Between blocks the parent pauses ``--pause``
+seconds, longer than OpenBLAS's spinning: without it PyTorch's 2-thread block, starting while
+OpenBLAS's idle workers still spun, took 17 ms instead of 10.
+
+On a shared machine another process on the second core ruins 2-thread timings, so before each
+thread count the script waits (up to ``--quiet-wait`` seconds) until other processes use less than
+a fifth of a core, and prints how busy the machine was.
+
+    python benchmarks/reference_ops.py [--blocks 7] [--calls 3] [--threads 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import median, pin_threads
+
+GOAL = 1.5
+CASE = "batch 8, 64→64 channels, 56×56, 3×3, padding 1, float32"
+OPS = ("conv", "conv_transpose")
+
+
+def busy_cores(seconds: float = 0.5) -> float | None:
+    """Cores busy over ``seconds`` (from /proc/stat; None where that does not exist)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return None
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
+
+
+def cpu_ticks() -> tuple[int, int, int] | None:
+    """Machine-wide (busy, total, steal) clock ticks from /proc/stat; None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            v = [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    steal = v[7] if len(v) > 7 else 0
+    return sum(v) - v[3] - v[4], sum(v), steal
+
+
+def process_ticks(pid: int) -> int:
+    """User + system clock ticks used by one process."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_quiet(limit: float) -> float | None:
+    """Wait until the machine is (nearly) idle or ``limit`` seconds pass; return the last reading."""
+    deadline = time.monotonic() + limit
+    busy = busy_cores()
+    while busy is not None and busy > 0.2 and time.monotonic() < deadline:
+        busy = busy_cores()
+    return busy
+
+
+def worker(library: str, threads: int) -> None:
+    """Inside the pinned subprocess: answer each op name on stdin with one call's seconds."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 64, 56, 56)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    runs: dict[str, Any]
+    if library == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(threads)
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        runs = {
+            "conv": lambda: F.conv2d(xt, wt, padding=1).numpy(),
+            "conv_transpose": lambda: F.conv_transpose2d(xt, wt, padding=1).numpy(),
+        }
+    else:
+        from convarith.ops.reference import conv, conv_transpose
+
+        runs = {"conv": lambda: conv(x, w, padding=1), "conv_transpose": lambda: conv_transpose(x, w, padding=1)}
+    for run in runs.values():
+        run()  # warm up
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "save":  # the results, to check that both libraries agree
+            np.savez(command[1], **{op: run() for op, run in runs.items()})
+            print("saved", flush=True)
+            continue
+        run, times = runs[command[0]], []
+        run()  # warm-up: the pools may have gone to sleep while the other process ran
+        for _ in range(int(command[1])):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        print(" ".join(map(str, times)), flush=True)
+
+
+class Worker:
+    def __init__(self, library: str, threads: int) -> None:
+        env = {**os.environ, **pin_threads(threads)}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", library, "--threads", str(threads)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, command: str) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def measure(threads: int, blocks: int, calls: int, pause: float, scratch: Path) -> dict[str, float]:
+    workers = {library: Worker(library, threads) for library in ("ours", "torch")}
+    try:
+        import numpy as np
+
+        saved = {}
+        for library, w in workers.items():
+            w.ask(f"save {scratch / library}.npz")
+            saved[library] = np.load(scratch / f"{library}.npz")
+        for op in OPS:
+            ours, theirs = saved["ours"][op], saved["torch"][op]
+            error = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
+            assert error < 1e-5, (op, error)
+        times: dict[str, list[float]] = {f"{op} {lib}": [] for op in OPS for lib in workers}
+        pids = [os.getpid(), *(w.process.pid for w in workers.values())]
+        before, ours_before = cpu_ticks(), sum(process_ticks(pid) for pid in pids)
+        for _ in range(blocks):
+            for op in OPS:
+                for library, w in workers.items():
+                    time.sleep(pause)  # let the other process's idle pool stop spinning
+                    times[f"{op} {library}"].extend(float(t) for t in w.ask(f"{op} {calls}").split())
+        after, ours_after = cpu_ticks(), sum(process_ticks(pid) for pid in pids)
+        result = {name: median(values) for name, values in times.items()}
+        if before is not None and after is not None:
+            elapsed = (after[1] - before[1]) / (os.cpu_count() or 1)  # ticks of one core
+            others = (after[0] - before[0]) - (after[2] - before[2]) - (ours_after - ours_before)
+            result["others"] = max(others, 0) / elapsed
+            result["steal"] = (after[2] - before[2]) / elapsed
+        return result
+    finally:
+        for w in workers.values():
+            w.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=7, help="blocks per library and op, alternating")
+    parser.add_argument("--calls", type=int, default=3, help="timed back-to-back calls per block")
+    parser.add_argument("--pause", type=float, default=0.5, help="seconds of pause between blocks")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--quiet-wait", type=float, default=300.0, help="seconds to wait for an idle machine")
+    parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.worker, args.threads[0])
+        return
+    import tempfile
+
+    print(
+        f"{CASE}; median of {args.blocks}×{args.calls} calls in alternating blocks, "
+        "each library in its own pinned process"
+    )
+    print(f"{'threads':>7}  {'op':<15} {'ours':>9} {'torch':>9} {'ours/torch':>10}  goal ≤ {GOAL}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for threads in args.threads:
+            busy = wait_quiet(args.quiet_wait)
+            medians = measure(threads, args.blocks, args.calls, args.pause, Path(scratch))
+            for op in OPS:
+                ours, theirs = medians[f"{op} ours"], medians[f"{op} torch"]
+                ratio = ours / theirs
+                verdict = "met" if ratio <= GOAL else "MISSED"
+                print(f"{threads:>7}  {op:<15} {ours * 1e3:7.2f}ms {theirs * 1e3:7.2f}ms {ratio:10.2f}  {verdict}")
+            if "others" in medians:
+                noisy = max(medians["others"], busy or 0.0) > 0.2 or medians["steal"] > 0.2
+                note = "  NOT QUIET: timings unreliable" if noisy else ""
+                print(
+                    f"{'':>7}  (other processes: {busy or 0.0:.2f} cores before, {medians['others']:.2f} during; "
+                    f"hypervisor steal {medians['steal']:.2f}{note})"
+                )
+
+
+if __name__ == "__main__":
+    main()
