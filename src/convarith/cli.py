@@ -5,23 +5,36 @@ Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback).
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from .cli_options import (
+    CeilOpt,
+    DilationOpt,
+    GroupsOpt,
+    JsonOpt,
+    KernelOpt,
+    OpArg,
+    OutChannelsOpt,
+    OutputPaddingOpt,
+    PaddingModeOpt,
+    PaddingOpt,
+    StrideOpt,
+    guarded,
+    parse_padding,
+    parse_per_axis,
+    parse_sizes,
+    spec_from_options,
+)
 from .errors import ConvArithError
 from .geometry.report import shape_report
 from .geometry.solver import solve as solve_sizes
-from .geometry.spec import OPS, ConvSpec
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from .render.commands import animate, draw_matrix
+from .render.commands import gallery as gallery_command
 
 app = typer.Typer(
     add_completion=False,
@@ -32,60 +45,7 @@ app = typer.Typer(
 )
 
 
-# -- parsing ------------------------------------------------------------------------------------
-
-_SEP = re.compile(r"[x×,*]")
-
-
-def parse_sizes(param: str, text: str) -> tuple[int, ...]:
-    """``"1x3x32x32"`` or ``"1,3,32,32"`` → ``(1, 3, 32, 32)``."""
-    try:
-        return tuple(int(part) for part in _SEP.split(text.strip()))
-    except ValueError:
-        raise ConvArithError(param, "must be integers separated by x or ,", repr(text)) from None
-
-
-def parse_per_axis(param: str, text: str | None) -> int | tuple[int, ...] | None:
-    """``"3"`` → 3 (every axis); ``"3,1"`` or ``"3x1"`` → one value per axis."""
-    if text is None:
-        return None
-    sizes = parse_sizes(param, text)
-    return sizes[0] if len(sizes) == 1 else sizes
-
-
-def parse_padding(text: str | None) -> Any:
-    """An int, per-axis ints, ``before:after`` per axis (``1:2,0``), or a policy name."""
-    if text is None:
-        return None
-    text = text.strip()
-    if re.fullmatch(r"[A-Za-z_]+", text):
-        return text
-    entries: list[Any] = []
-    for part in re.split(r"[,x×]", text):
-        try:
-            values = [int(v) for v in part.split(":")]
-        except ValueError:
-            raise ConvArithError(
-                "padding", "must be an int, per-axis ints, before:after pairs (1:2,0) or a policy", repr(text)
-            ) from None
-        if len(values) > 2:
-            raise ConvArithError("padding", "an asymmetric pad is before:after", repr(part))
-        entries.append(values[0] if len(values) == 1 else tuple(values))
-    return entries[0] if len(entries) == 1 else entries
-
-
-def guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn bad input into one line on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ConvArithError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
+# -- output -------------------------------------------------------------------------------------
 
 
 def _console() -> Any:
@@ -98,20 +58,6 @@ def _dump(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-# -- shared options -----------------------------------------------------------------------------
-
-OpArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(OPS)}.", show_default=False)]
-KernelOpt = Annotated[str, typer.Option("--kernel-size", "-k", help="One int, or one per axis: 3, 3,1 or 3x1.")]
-StrideOpt = Annotated[str | None, typer.Option(help="Default 1 (pooling: the kernel size).")]
-PaddingOpt = Annotated[
-    str, typer.Option(help="Int, per-axis ints, before:after pairs (1:2,0), or valid|same|same_tf|same_lower|full.")
-]
-DilationOpt = Annotated[str, typer.Option(help="One int, or one per axis.")]
-GroupsOpt = Annotated[int, typer.Option(help="Blocked channel connections, as in PyTorch.")]
-OutputPaddingOpt = Annotated[str, typer.Option(help="Transposed convolutions: extra cells after.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
 # -- verbs --------------------------------------------------------------------------------------
 
 
@@ -121,14 +67,14 @@ def shape(
     op: OpArg,
     input: Annotated[str, typer.Option("--input", "-i", help="Input shape N x C x spatial…, e.g. 1x3x32x32.")],
     kernel_size: KernelOpt,
-    out_channels: Annotated[int | None, typer.Option(help="Output channels (default: the input's).")] = None,
+    out_channels: OutChannelsOpt = None,
     stride: StrideOpt = None,
     padding: PaddingOpt = "0",
     dilation: DilationOpt = "1",
     groups: GroupsOpt = 1,
     output_padding: OutputPaddingOpt = "0",
-    padding_mode: Annotated[str, typer.Option(help="zeros, reflect, replicate or circular.")] = "zeros",
-    ceil_mode: Annotated[bool, typer.Option(help="Pooling: round the output size up.")] = False,
+    padding_mode: PaddingModeOpt = "zeros",
+    ceil_mode: CeilOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Output shape of a layer, axis by axis, with the guide's relationship and the pitfalls.
@@ -141,16 +87,8 @@ def shape(
 
       convarith shape conv1d -i 8x4x100 -k 4 --padding same --json
     """
-    spec = ConvSpec.create(
-        op,
-        kernel_size=parse_per_axis("kernel_size", kernel_size),  # type: ignore[arg-type]
-        stride=parse_per_axis("stride", stride),
-        padding=parse_padding(padding),
-        dilation=parse_per_axis("dilation", dilation),  # type: ignore[arg-type]
-        groups=groups,
-        output_padding=parse_per_axis("output_padding", output_padding),  # type: ignore[arg-type]
-        padding_mode=padding_mode,
-        ceil_mode=ceil_mode,
+    spec = spec_from_options(
+        op, kernel_size, stride, padding, dilation, groups, output_padding, padding_mode, ceil_mode
     )
     report = shape_report(spec, parse_sizes("input", input), out_channels=out_channels)
     if as_json:
@@ -297,21 +235,167 @@ def solve(
 
 @app.command()
 @guarded
+def explain(
+    op: OpArg,
+    input: Annotated[str, typer.Option("--input", "-i", help="Input shape N x C x spatial…, e.g. 1x1x4x4.")],
+    kernel_size: KernelOpt,
+    out_channels: OutChannelsOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = "0",
+    dilation: DilationOpt = "1",
+    groups: GroupsOpt = 1,
+    output_padding: OutputPaddingOpt = "0",
+    padding_mode: PaddingModeOpt = "zeros",
+    ceil_mode: CeilOpt = False,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the derivation as Markdown here.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write the derivation as HTML here.")] = None,
+) -> None:
+    """The derivation of a layer with its numbers: the guide's relationship, the equivalent direct
+    convolution of a transposed one (stretched input drawn), the rotated kernel, and C for small cases.
+
+    Examples:
+
+      convarith explain conv2d -i 1x1x4x4 -k 3
+
+      convarith explain conv_transpose2d -i 1x1x3x3 -k 3 --stride 2 --padding 1 --output-padding 1
+
+      convarith explain conv_transpose1d -i 1x1x4 -k 3 --stride 2 --dilation 2 --html explain.html
+    """
+    from .explain.derivation import explain_layer
+    from .explain.document import to_html, to_markdown, to_text
+
+    spec = spec_from_options(
+        op, kernel_size, stride, padding, dilation, groups, output_padding, padding_mode, ceil_mode
+    )
+    doc = explain_layer(spec, parse_sizes("input", input), out_channels=out_channels)
+    typer.echo(to_text(doc))
+    for path, render in ((markdown, to_markdown), (html, to_html)):
+        if path is not None:
+            path.write_text(render(doc), encoding="utf-8")
+            typer.echo(f"wrote {path}")
+
+
+@app.command()
+@guarded
+def matrix(
+    op: OpArg,
+    input: Annotated[str, typer.Option("--input", "-i", help="Input shape C x spatial…, e.g. 1x4x4.")],
+    kernel_size: KernelOpt,
+    out_channels: OutChannelsOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = "0",
+    dilation: DilationOpt = "1",
+    groups: GroupsOpt = 1,
+    output_padding: OutputPaddingOpt = "0",
+    padding_mode: PaddingModeOpt = "zeros",
+    weights: Annotated[Path | None, typer.Option(help="Kernel as .npy in PyTorch's layout (default: random).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random kernel.")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Save C as .npz or .mtx.")] = None,
+    memory_budget: Annotated[float, typer.Option(help="Refuse matrices above this many GiB.")] = 4.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The sparse matrix C of a layer (one sample): symbolic for small single-channel cases, a
+    summary otherwise; save it as .npz or Matrix Market.
+
+    Examples:
+
+      convarith matrix conv2d -i 1x4x4 -k 3
+
+      convarith matrix conv_transpose2d -i 1x2x2 -k 3
+
+      convarith matrix conv2d -i 16x128x128 --out-channels 16 -k 3 --padding 1 -o c.npz
+    """
+    import numpy as np
+
+    from .explain.derivation import symbolic_matrix
+    from .geometry.shapes import output_shape_of
+    from .ops.matrix import conv_matrix, save_matrix
+
+    spec = spec_from_options(op, kernel_size, stride, padding, dilation, groups, output_padding, padding_mode)
+    shape = parse_sizes("input", input)
+    if spec.kind not in ("conv", "conv_transpose"):
+        raise ConvArithError("op", "'matrix' draws convolutions; pooling matrices are in the library (pool_matrix)", op)
+    out_shape = output_shape_of(spec, shape, out_channels=out_channels)
+    c_in, c_out = shape[-spec.ndim - 1], out_shape[-spec.ndim - 1]
+    layout = (c_in, c_out // spec.groups) if spec.transposed else (c_out, c_in // spec.groups)
+    if weights is not None:
+        try:
+            weight = np.load(weights)
+        except (OSError, ValueError) as err:
+            raise ConvArithError("weights", "must be a readable .npy file", str(weights)) from err
+    else:
+        weight = np.random.default_rng(seed).standard_normal((*layout, *spec.kernel_size))
+    C = conv_matrix(
+        op,
+        weight,
+        shape,
+        stride=spec.stride,
+        padding=spec.padding,
+        dilation=spec.dilation,
+        groups=spec.groups,
+        output_padding=spec.output_padding,
+        padding_mode=spec.padding_mode,
+        memory_budget=int(memory_budget * 2**30),
+    )
+    summary = {
+        "op": op,
+        "shape": list(C.shape),
+        "nnz": int(C.nnz),
+        "density": C.nnz / max(C.shape[0] * C.shape[1], 1),
+        "bytes": int(C.data.nbytes + C.indices.nbytes + C.indptr.nbytes),
+        "index_dtype": str(C.indices.dtype),
+    }
+    if output is not None:
+        save_matrix(C, output)
+        summary["saved"] = str(output)
+    if as_json:
+        _dump(summary)
+        return
+    typer.echo(
+        f"C: {C.shape[0]} × {C.shape[1]}, {C.nnz} nonzeros (density {summary['density']:.3g}), "
+        f"{summary['bytes'] / 2**20:.1f} MiB as CSR with {summary['index_dtype']} indices"
+    )
+    if c_in == 1 and c_out == 1 and C.shape[0] * C.shape[1] <= 64 * 64:
+        rows = symbolic_matrix(spec, shape[-spec.ndim :])
+        width = max(len(c) for row in rows for c in row)
+        typer.echo("\n".join(" ".join(c.rjust(width) for c in row) for row in rows))
+    if output is not None:
+        typer.echo(f"wrote {output}")
+
+
+@app.command()
+@guarded
 def tour(
     out: Annotated[Path, typer.Option("--out", help="Folder for the Markdown and HTML report.")] = Path("tour-output"),
+    backend: Annotated[str, typer.Option(help="auto (PyTorch when installed), torch or numpy.")] = "auto",
+    pictures: Annotated[bool, typer.Option(help="Draw the guide's animations into the report.")] = True,
 ) -> None:
-    """Walk through the motivating question and answer it with numbers.
+    """Walk through the motivating question and answer it with numbers computed on the spot.
 
     Example:
 
       convarith tour --out tour-output
     """
-    spec = ConvSpec.create("conv2d", kernel_size=3)
-    report = shape_report(spec, (1, 1, 4, 4))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "shape.json").write_text(json.dumps(report, indent=2))
-    _print_shape_report(report)
-    typer.echo(f"wrote {out / 'shape.json'}")
+    if backend not in ("auto", "torch", "numpy"):
+        raise ConvArithError("backend", "must be auto, torch or numpy", backend)
+    from .explain.document import to_text
+    from .explain.tour import write_tour
+
+    doc = write_tour(out, backend, pictures)
+    typer.echo(to_text(doc))
+    failed = [c for c in doc.checks if not c.passed]
+    typer.echo(
+        f"{len(doc.checks) - len(failed)} of {len(doc.checks)} checks passed; wrote {out / 'tour.md'} and "
+        f"{out / 'tour.html'}"
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+# Picture verbs live with the pictures; their module imports only typer until a command runs.
+app.command()(animate)
+app.command("draw-matrix")(draw_matrix)
+app.command("gallery")(gallery_command)
 
 
 def main() -> None:

@@ -1,0 +1,357 @@
+"""The tour: the motivating question answered with numbers computed on the spot.
+
+A reader of Dumoulin & Visin tried to check two statements in PyTorch and failed (see
+``shared/motivating-question.md``): that the backward pass multiplies by Cᵀ, and that a transposed
+convolution equals a direct convolution over a zero-padded input. Both are true; the tour shows
+exactly why the reader's checks failed and then goes on to the general case. Every step states a
+claim, shows the numbers and checks them (max abs error), with PyTorch when it is installed and the
+NumPy reference otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..geometry import ConvSpec, equivalent_direct_conv, input_sizes_for_output
+from .backends import Backend, pick_backend
+from .derivation import stretched_grid, symbolic_matrix
+from .document import Code, Document, to_html, to_markdown
+
+Array = npt.NDArray[np.float64]
+
+__all__ = ["build_tour", "direct_route", "write_tour"]
+
+TOL = 1e-12
+
+
+def _grid(values: Array, decimals: int = 2) -> list[list[str]]:
+    rows = np.atleast_2d(values)
+    return [[f"{v:.{decimals}f}" for v in row] for row in rows]
+
+
+def _err(a: Array, b: Array) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def direct_route(
+    backend: Backend, y: Array, weight: Array, spec: ConvSpec, *, rotate: bool = True, swap: bool = True
+) -> Array:
+    """A transposed convolution computed the guide's §4.3 way: zero insertion, padding, rotated kernel.
+
+    ``rotate`` and ``swap`` can be switched off to show what goes wrong without them.
+    """
+    axes = equivalent_direct_conv(spec, y.shape[2:])
+    ndim = len(axes)
+    stretched = np.zeros((*y.shape[:2], *(eq.stretched for eq in axes)))
+    every_sth: tuple[Any, ...] = (..., *(slice(None, None, eq.zeros_between + 1) for eq in axes))
+    stretched[every_sth] = y
+    # pad where p′ > 0, crop where p′ < 0
+    pads = [(max(b, 0), max(a, 0)) for b, a in (eq.pad for eq in axes)]
+    padded = np.pad(stretched, [(0, 0), (0, 0), *pads])
+    crop: tuple[Any, ...] = (
+        ...,
+        *(slice(max(-b, 0), padded.shape[2 + n] - max(-a, 0)) for n, (b, a) in enumerate(eq.pad for eq in axes)),
+    )
+    padded = padded[crop]
+    flip: tuple[Any, ...] = (..., *[slice(None, None, -1)] * ndim)
+    kernel = weight[flip] if rotate else weight
+    groups = spec.groups
+    c_in, c_out_g, *k = kernel.shape
+    if swap:
+        kernel = (
+            kernel.reshape(groups, c_in // groups, c_out_g, *k)
+            .swapaxes(1, 2)
+            .reshape(groups * c_out_g, c_in // groups, *k)
+        )
+    return backend.conv(
+        np.ascontiguousarray(padded), np.ascontiguousarray(kernel), dilation=spec.dilation, groups=groups
+    )
+
+
+def build_tour(backend_name: str = "auto", picture_dir: Path | None = None) -> Document:
+    """All steps of the tour as one :class:`Document` (its checks say whether every claim held)."""
+    backend = pick_backend(backend_name)
+    doc = Document("convarith tour: the motivating question, answered with numbers")
+    doc.para("Numbers computed on the spot with ", Code(backend.name), ", in float64.")
+    rng = np.random.default_rng(0)
+    x = np.arange(1, 17, dtype=np.float64).reshape(1, 1, 4, 4)
+    w = np.round(rng.random((1, 1, 3, 3)), 2)
+    for step in (_step_matrix, _step_gradient, _step_rotation, _step_general):
+        step(doc, backend, x, w, rng)
+    if picture_dir is not None:
+        _pictures(doc, picture_dir)
+    passed = sum(c.passed for c in doc.checks)
+    doc.heading("Summary")
+    doc.para(f"{passed} of {len(doc.checks)} checks passed.")
+    return doc
+
+
+def write_tour(out: Path, backend_name: str = "auto", pictures: bool = True) -> Document:
+    """Build the tour and write ``tour.md`` and ``tour.html`` (and pictures) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = build_tour(backend_name, out if pictures else None)
+    (out / "tour.md").write_text(to_markdown(doc), encoding="utf-8")
+    (out / "tour.html").write_text(to_html(doc), encoding="utf-8")
+    return doc
+
+
+def _matrix(spec: ConvSpec, weight: Array, input_shape: tuple[int, ...]) -> Array:
+    from ..ops.matrix import conv_matrix
+
+    dense: Array = conv_matrix(
+        spec.op,
+        weight,
+        input_shape,
+        stride=spec.stride,
+        padding=spec.padding,
+        dilation=spec.dilation,
+        groups=spec.groups,
+        output_padding=spec.output_padding,
+        format="dense",
+    )
+    return dense
+
+
+def _step_matrix(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
+    doc.heading("1. The matrix C of a 4×4 input and a 3×3 kernel")
+    spec = ConvSpec.create("conv2d", kernel_size=3)
+    doc.para(
+        "The guide (§4.1) unrolls the 4×4 input into a 16-vector and the 2×2 output into a 4-vector; the "
+        "convolution is then y = C·x with C of shape 4×16. Kernel row r of the window at output (i, j) starts at "
+        "column (i + r)·W + j with W = 4: the three kernel rows sit at strided positions, not in one slice."
+    )
+    doc.grid(symbolic_matrix(spec, (4, 4)), "C, symbolically (the guide's layout)")
+    C = _matrix(spec, w, (1, 4, 4))
+    doc.grid(_grid(w[0, 0]), "the kernel w used below")
+    doc.grid(_grid(C), "C with those numbers")
+    y = backend.conv(x, w)
+    doc.check("C @ x.ravel() equals conv2d(x, w)", _err(C @ x.ravel(), y.ravel()), TOL)
+    doc.para("Why the question's construction fails:", style="claim")
+    doc.para(
+        "It writes ",
+        Code("C[0, :3] = w"),
+        ", putting a whole 3×3 kernel into a 3-wide slice. That is not a "
+        "valid assignment at all (a (3, 3) array does not fit a (3,) slice), and no reading of it gives C: each "
+        "3-wide slice takes one kernel row — ",
+        Code("C[0, 0:3] = w[0]; C[0, 4:7] = w[1]; C[0, 8:11] = w[2]"),
+        " — and the offsets 0, 4, 8 are r·W.",
+    )
+    question_c = np.zeros((4, 16))
+    try:
+        question_c[0, :3] = w[0, 0]  # the question's line, with its 3×3 kernel
+    except ValueError as err:
+        doc.para("Running the question's first assignment fails: ", Code(str(err)))
+    C_rows = np.zeros((4, 16))
+    for row, (i, j) in enumerate(np.ndindex(2, 2)):
+        for r in range(3):
+            C_rows[row, (i + r) * 4 + j : (i + r) * 4 + j + 3] = w[0, 0, r]
+    doc.check("C built row by row at columns (i + r)·W + j equals convarith's C", _err(C_rows, C), 0.0)
+
+
+def _step_gradient(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
+    doc.heading("2. The backward pass multiplies the upstream gradient by Cᵀ")
+    C = _matrix(ConvSpec.create("conv2d", kernel_size=3), w, (1, 4, 4))
+    y = backend.conv(x, w)
+    ones = np.ones_like(y)
+    grad = backend.input_grad(x, w, ones)
+    doc.para(
+        Code("y.backward(torch.ones_like(y))"),
+        " back-propagates the upstream gradient ∂L/∂y = 1 (the loss is "
+        "L = sum(y)), so the input gradient is x.grad = Cᵀ·1 — not Cᵀ·y.",
+        style="claim",
+    )
+    doc.grid(_grid(grad[0, 0]), "x.grad from " + backend.name)
+    doc.grid(_grid((C.T @ ones.ravel()).reshape(4, 4)), "Cᵀ · ones")
+    doc.check("x.grad equals Cᵀ · grad_output (grad_output = ones)", _err(C.T @ ones.ravel(), grad.ravel()), TOL)
+    g = np.round(rng.standard_normal(y.shape), 2)
+    grad_g = backend.input_grad(x, w, g)
+    doc.check(
+        "…and for a random upstream gradient g too: x.grad equals Cᵀ · g", _err(C.T @ g.ravel(), grad_g.ravel()), TOL
+    )
+    cty = (C.T @ y.ravel()).reshape(4, 4)
+    doc.grid(_grid(cty), "Cᵀ · y — what the question computed")
+    doc.para(
+        f"Cᵀ·y differs from x.grad by up to {_err(cty, grad[0, 0]):.4g}: it multiplies Cᵀ by the output y, which "
+        "is not the gradient. Cᵀ·y is something else — the transposed convolution of y:"
+    )
+    doc.check("Cᵀ · y equals conv_transpose2d(y, w)", _err(cty.ravel(), backend.conv_transpose(y, w).ravel()), TOL)
+
+
+def _step_rotation(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
+    doc.heading("3. A transposed convolution is a direct one over the padded input — with the kernel rotated")
+    spec = ConvSpec.create("conv_transpose2d", kernel_size=3)
+    y = backend.conv(x, w)
+    expected = backend.conv_transpose(y, w)
+    doc.para(
+        "conv_transpose2d(y, w) equals conv2d(pad(y, k − 1), rot180(w)): the 2×2 input padded by a border of "
+        "k − 1 = 2 zeros (i′ = 2, k′ = 3, s′ = 1, p′ = 2, the guide's relationship 8).",
+        style="claim",
+    )
+    doc.grid(stretched_grid(spec, (2, 2)), "the padded input of the equivalent direct convolution")
+    doc.grid(_grid(expected[0, 0]), "conv_transpose2d(y, w)")
+    rotated = direct_route(backend, y, w, spec)
+    unrotated = direct_route(backend, y, w, spec, rotate=False)
+    doc.check("conv2d(pad(y, 2), rot180(w)) equals conv_transpose2d(y, w)", _err(rotated, expected), TOL)
+    off = _err(unrotated, expected)
+    doc.grid(_grid(unrotated[0, 0]), "conv2d(pad(y, 2), w) — without the rotation")
+    doc.para(
+        f"Without the rotation the result is off by up to {off:.4g}. Frameworks compute cross-correlation (they "
+        "slide the kernel without flipping it), so the direct convolution that equals the transposed one must use "
+        "the kernel rotated by 180°. The guide's statement is written for convolution in the mathematical sense; "
+        "its repository's errata (issue #4) says so."
+    )
+    doc.check("conv2d(pad(y, 2), w) without the rotation does not reproduce it", off, 1e-3, expect="beyond")
+
+
+def _step_general(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
+    doc.heading("4. The general case: stride, padding, output_padding, dilation, groups")
+
+    def verify(title: str, spec: ConvSpec, c_in: int, c_out: int, spatial: tuple[int, ...], **extra: Any) -> None:
+        doc.heading(title, 3)
+        weight = rng.standard_normal((c_in, c_out // spec.groups, *spec.kernel_size))
+        y = rng.standard_normal((1, c_in, *spatial))
+        kwargs = dict(
+            stride=spec.stride,
+            padding=[p[0] for p in spec.pads],
+            output_padding=spec.output_padding,
+            dilation=spec.dilation,
+            groups=spec.groups,
+        )
+        expected = backend.conv_transpose(y, weight, **kwargs)
+        eqs = equivalent_direct_conv(spec, spatial)
+        doc.table(
+            ["axis", "i′", "zeros between", "ĩ′", "k", "d", "p′ before", "p′ after", "a", "o′"],
+            [
+                [
+                    str(n),
+                    str(e.input),
+                    str(e.zeros_between),
+                    str(e.stretched),
+                    str(e.kernel),
+                    str(e.dilation),
+                    str(e.pad[0]),
+                    str(e.pad[1]),
+                    str(e.output_padding),
+                    str(e.output),
+                ]
+                for n, e in enumerate(eqs)
+            ],
+        )
+        doc.check(
+            f"{title}: the equivalent direct convolution equals conv_transpose",
+            _err(direct_route(backend, y, weight, spec), expected),
+            TOL * max(1.0, float(np.abs(expected).max())),
+        )
+        direct = ConvSpec.create(
+            f"conv{spec.ndim}d",
+            kernel_size=spec.kernel_size,
+            stride=spec.stride,
+            padding=spec.padding,
+            dilation=spec.dilation,
+            groups=spec.groups,
+        )
+        xin = rng.standard_normal((1, c_out, *expected.shape[2:]))
+        g = rng.standard_normal(y.shape)
+        conv_kwargs = {k: v for k, v in kwargs.items() if k != "output_padding"}
+        grad = backend.input_grad(xin, weight, g, **conv_kwargs)
+        C = _matrix(direct, weight, xin.shape[1:])
+        doc.check(
+            f"{title}: x.grad of the direct convolution equals Cᵀ · g",
+            _err(C.T @ g.ravel(), grad.ravel()),
+            TOL * max(1.0, float(np.abs(grad).max())),
+        )
+        for name, value in extra.items():
+            value(doc, backend, y, weight, spec, expected) if callable(value) else doc.para(name, value)
+
+    conv = ConvSpec.create("conv2d", kernel_size=3, stride=2, padding=1)
+    sizes = input_sizes_for_output(conv, (3, 3))[0]
+    doc.para(
+        f"A stride-2 convolution with k = 3, p = 1 maps every input size in {list(sizes)} to 3: the floor in "
+        "o = ⌊(i + 2p − k)/s⌋ + 1 forgets which. Its transpose must be told — that is output_padding a, the "
+        "guide's relationship 14: o′ = s(i′ − 1) + a + k − 2p.",
+        style="claim",
+    )
+    doc.table(["output_padding a", "o′"], [[str(a), str(2 * (3 - 1) + a + 3 - 2)] for a in (0, 1)])
+    odd = ConvSpec.create("conv_transpose2d", kernel_size=3, stride=2, padding=1, output_padding=1)
+    doc.grid(
+        stretched_grid(odd, (3, 3)),
+        "i′ = 3, s = 2, p = 1, a = 1: one zero between inputs, p′ = 1 before and "
+        "p′ + a = 2 after (the guide's Figure 4.7)",
+    )
+    verify("stride 2, padding 1, output_padding 1", odd, 1, 1, (3, 3))
+    verify(
+        "dilation 2 (p′ = d(k − 1) − p = 4)",
+        ConvSpec.create("conv_transpose2d", kernel_size=3, dilation=2),
+        1,
+        1,
+        (3, 3),
+    )
+    verify(
+        "asymmetric sizes: stride (2, 3), dilation (1, 2), padding (2, 1)",
+        ConvSpec.create(
+            "conv_transpose2d",
+            kernel_size=(3, 2),
+            stride=(2, 3),
+            dilation=(1, 2),
+            padding=(2, 1),
+            output_padding=(1, 2),
+        ),
+        2,
+        2,
+        (4, 3),
+    )
+    groups = ConvSpec.create("conv_transpose2d", kernel_size=3, stride=2, padding=1, groups=2)
+    verify("groups 2, 4 → 6 channels", groups, 4, 6, (3, 3))
+    doc.para(
+        "With several channels the kernel's in/out axes must also be swapped, per group: a transposed weight is "
+        "(C_in, C_out/g, k…) while a direct one is (C_out, C_in/g, k…). Without the swap a 4 → 6 channel layer is "
+        "refused outright; a 4 → 4 one runs and is wrong:"
+    )
+    weight = rng.standard_normal((4, 2, 3, 3))
+    y = rng.standard_normal((1, 4, 3, 3))
+    wrong = direct_route(backend, y, weight, groups, swap=False)
+    off = _err(wrong, backend.conv_transpose(y, weight, stride=2, padding=1, groups=2))
+    doc.check("without the per-group channel swap the route does not reproduce it", off, 1e-3, expect="beyond")
+
+
+# Gallery items that illustrate the tour, with what each shows.
+TOUR_PICTURES = (
+    ("matrix_no_padding_no_strides", "C of the 4×4 input and 3×3 kernel: each colour is one kernel tap (step 1)."),
+    ("no_padding_no_strides", "The convolution of step 1: each output cell is one row of C."),
+    ("numerical_no_padding_no_strides", "The same with numbers (the guide's Figure 1.1)."),
+    (
+        "no_padding_no_strides_transposed",
+        "Step 3: the transposed convolution as a direct one over the input padded "
+        "by k − 1 = 2, kernel rotated by 180°.",
+    ),
+    (
+        "padding_strides_odd_transposed",
+        "Step 4: stride 2, padding 1, output_padding 1 — zeros inserted between "
+        "inputs, the extra a cells after (bottom and right).",
+    ),
+    (
+        "padding_strides_odd_transposed_scatter",
+        "The same as scatter: each input stamps the kernel; the shading "
+        "counts the overlap — uneven for k = 3, s = 2: the checkerboard.",
+    ),
+    ("dilation_transposed", "A dilated transposed convolution (the guide has none): p′ = d(k − 1) − p."),
+)
+
+
+def _pictures(doc: Document, out: Path) -> None:
+    """Draw the pictures of the steps above into ``out/pictures`` and show them in the report."""
+    from ..render.gallery_items import GALLERY, gallery
+
+    names = [name for name, _ in TOUR_PICTURES]
+    files = {item.name: item.filename for item in GALLERY if item.name in names}
+    gallery(out / "pictures", names=names)
+    doc.heading("Pictures")
+    doc.para("The steps above, drawn by convarith (", Code("convarith gallery"), " draws the guide's whole gallery).")
+    for name, caption in TOUR_PICTURES:
+        doc.image(f"pictures/{files[name]}", caption)
