@@ -29,3 +29,6 @@ test: install-test lint
 
 bench: install-test
 	$(BIN)/python benchmarks/cli_latency.py
+	$(BIN)/python benchmarks/matrix_build.py
+	$(BIN)/python benchmarks/reference_ops.py
+	$(BIN)/python benchmarks/render.py
