@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..errors import ConvArithError
-from .spec import ConvSpec, IntOrSeq, PaddingArg, _as_int, check_channels
+from .spec import ConvSpec, IntOrSeq, PaddingArg, _as_int, check_channels, parse_op
 
-__all__ = ["output_shape", "output_shape_of"]
+__all__ = ["WeightedLayer", "output_shape", "output_shape_of", "weighted_layer"]
 
 
 def output_shape(
@@ -93,3 +94,72 @@ def output_shape_of(spec: ConvSpec, input_shape: Sequence[int], *, out_channels:
         raise ConvArithError("input_shape", "the batch size must not be negative", shape)
     channels = check_channels(spec, shape[-spec.ndim - 1], out_channels)
     return (*batch, channels, *spec.output_spatial(shape[-spec.ndim :]))
+
+
+@dataclass(frozen=True)
+class WeightedLayer:
+    """A (transposed) convolution checked against its weight: resolved spec and the shapes it maps."""
+
+    spec: ConvSpec
+    """Resolved: explicit ``(before, after)`` pairs (and ``output_padding`` for ``same_tf``)."""
+    in_spatial: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    in_channels: int
+    out_channels: int
+
+
+def weighted_layer(
+    op: str,
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    *,
+    stride: IntOrSeq = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    output_padding: IntOrSeq = 0,
+    padding_mode: str = "zeros",
+) -> WeightedLayer:
+    """Check a (transposed) convolution given its weight's shape in PyTorch's layout.
+
+    ``op`` is ``"conv"`` or ``"conv_transpose"`` (the weight's rank gives the spatial axes) or a
+    full name such as ``"conv2d"``; the weight is ``(C_out, C_in/groups, *k)``, transposed
+    ``(C_in, C_out/groups, *k)``; ``input_shape`` is batched or not, as in :func:`output_shape`.
+
+    >>> layer = weighted_layer("conv_transpose", (1, 4, 3, 3), (4, 3, 3, 3), stride=2, groups=2)
+    >>> layer.out_channels, layer.out_spatial
+    (6, (7, 7))
+    """
+    kind = op if op in ("conv", "conv_transpose") else parse_op(op)[0]
+    if kind not in ("conv", "conv_transpose"):
+        raise ConvArithError("op", "a weight belongs to a convolution or a transposed convolution", op)
+    layout = "(C_in, C_out/groups, *kernel)" if kind == "conv_transpose" else "(C_out, C_in/groups, *kernel)"
+    ndim = len(weight_shape) - 2 if kind == op else parse_op(op)[1]
+    if len(weight_shape) != ndim + 2 or ndim < 1:
+        raise ConvArithError(
+            "weight", f"needs the layout {layout} with {max(ndim, 1)} spatial axes", tuple(weight_shape)
+        )
+    spec = ConvSpec.create(
+        f"{kind}{ndim}d",
+        kernel_size=tuple(weight_shape[2:]),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        output_padding=output_padding,
+        padding_mode=padding_mode,
+    )
+    transposed = spec.transposed
+    out_channels = weight_shape[1] * spec.groups if transposed else weight_shape[0]
+    out_shape = output_shape_of(spec, input_shape, out_channels=out_channels)
+    in_channels = int(input_shape[-ndim - 1])
+    weight_in = weight_shape[0] if transposed else weight_shape[1] * spec.groups
+    if weight_in != in_channels:
+        raise ConvArithError(
+            "weight",
+            f"a {spec.op} weight is {layout}: with {in_channels} input channels and groups {spec.groups} "
+            f"its axis {0 if transposed else 1} must be {in_channels if transposed else in_channels // spec.groups}",
+            tuple(weight_shape),
+        )
+    in_spatial = tuple(int(i) for i in input_shape[-ndim:])
+    return WeightedLayer(spec.resolve(in_spatial), in_spatial, out_shape[-ndim:], in_channels, out_channels)

@@ -48,6 +48,7 @@ import scipy.sparse as sp
 
 from ..errors import ConvArithError
 from ..geometry import ConvSpec, output_shape_of, parse_op
+from ..geometry.shapes import weighted_layer
 from ..geometry.spec import IntOrSeq, PaddingArg
 from .indexing import padded_source
 
@@ -480,18 +481,18 @@ def _finish(matrix: Any, fmt: str) -> Any:
 # -- arguments -----------------------------------------------------------------------------------
 
 
-def _sample_shape(spec: ConvSpec, input_shape: Sequence[int]) -> tuple[int, ...]:
+def _sample_shape(op: str, ndim: int, input_shape: Sequence[int]) -> tuple[int, ...]:
     """``(C, *spatial)`` of one sample; a leading batch of 1 is dropped."""
     try:
         shape = tuple(operator.index(v) for v in input_shape)
     except TypeError:
         raise ConvArithError("input_shape", "must be a sequence of integers", repr(input_shape)) from None
-    if len(shape) == spec.ndim + 2:
+    if len(shape) == ndim + 2:
         if shape[0] != 1:
             raise ConvArithError("input_shape", "C acts on one sample: a leading batch must be 1", shape)
         shape = shape[1:]
-    if len(shape) != spec.ndim + 1:
-        raise ConvArithError("input_shape", f"{spec.op} needs (C, {spec.ndim} spatial sizes) or (1, C, …)", shape)
+    if len(shape) != ndim + 1:
+        raise ConvArithError("input_shape", f"{op} needs (C, {ndim} spatial sizes) or (1, C, …)", shape)
     return shape
 
 
@@ -587,11 +588,11 @@ def conv_matrix(
     kind, ndim = parse_op(op)
     if kind in ("max_pool", "avg_pool"):
         raise ConvArithError("op", "conv_matrix builds (transposed) convolutions; use pool_matrix for pooling", op)
-    if w.ndim != ndim + 2 or w.size == 0:
-        raise ConvArithError("weight", f"{op} needs a non-empty {ndim + 2}-d weight (out, in/groups, *kernel)", w.shape)
-    spec = ConvSpec.create(
+    sample = _sample_shape(op, ndim, input_shape)
+    layer = weighted_layer(
         op,
-        kernel_size=w.shape[2:],
+        sample,
+        w.shape,
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -599,20 +600,10 @@ def conv_matrix(
         output_padding=output_padding,
         padding_mode=padding_mode,
     )
-    sample = _sample_shape(spec, input_shape)
-    c_in, spatial = sample[0], sample[1:]
+    spec, c_in, c_out, spatial = layer.spec, layer.in_channels, layer.out_channels, layer.in_spatial
     g = spec.groups
-    c_out = w.shape[1] * g if spec.transposed else w.shape[0]
-    out_shape = output_shape_of(spec, sample, out_channels=c_out)
-    expected = (c_in, w.shape[0]) if spec.transposed else (w.shape[1] * g, c_in)
-    if expected[0] != expected[1]:
-        layout = "(C_in, C_out/groups, *k)" if spec.transposed else "(C_out, C_in/groups, *k)"
-        raise ConvArithError(
-            "weight", f"a {spec.op} weight is {layout}; with {c_in} input channels and groups {g}", w.shape
-        )
-    spec = spec.resolve(spatial)
     value_dtype = _value_dtype(dtype, np.dtype(np.float32) if w.dtype == np.float32 else np.dtype(np.float64))
-    out_spatial = out_shape[1:]
+    out_spatial = layer.out_spatial
 
     folds: list[npt.NDArray[np.float64] | None] = []
     axes: list[_Axis] = []
@@ -720,7 +711,7 @@ def pool_matrix(
     )
     if not spec.pooling:
         raise ConvArithError("op", "pool_matrix builds pooling layers; use conv_matrix for convolutions", op)
-    sample = _sample_shape(spec, input_shape)
+    sample = _sample_shape(spec.op, spec.ndim, input_shape)
     out_shape = output_shape_of(spec, sample)
     channels, spatial, out_spatial = sample[0], sample[1:], out_shape[1:]
     spec = spec.resolve(spatial)

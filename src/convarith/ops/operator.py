@@ -33,8 +33,9 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from ..errors import ConvArithError
 from ..geometry import ConvSpec, transpose_of
+from ..geometry.shapes import WeightedLayer, weighted_layer
 from ..geometry.spec import IntOrSeq, PaddingArg, parse_op
-from .reference import _conv_gemm, _conv_transpose_gemm, _float_array, _Layer, _layer, _pad_adjoint
+from .reference import _conv_gemm, _conv_transpose_gemm, _float_array, _pad_adjoint
 
 __all__ = ["conv_operator", "dot_test"]
 
@@ -103,10 +104,10 @@ def conv_operator(
         raise ConvArithError("input_shape", "must be a sequence of integers", repr(input_shape)) from None
     if len(shape) != ndim + 1:
         raise ConvArithError("input_shape", f"{op} acts on one sample: (C_in, {ndim} spatial sizes)", shape)
-    layer = _layer(
+    layer = weighted_layer(
         kind,
         shape,
-        w,
+        w.shape,
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -137,7 +138,7 @@ def conv_operator(
     return linear
 
 
-def _conv_adjoint(weight: Array, layer: _Layer) -> Batch:
+def _conv_adjoint(weight: Array, layer: WeightedLayer) -> Batch:
     """Adjoint of a convolution: the transposed convolution back to the (padded) input, then, for
     a padding mode that folds, the scatter-add of the padded gradient through the index map."""
     spec = layer.spec
@@ -152,7 +153,7 @@ def _conv_adjoint(weight: Array, layer: _Layer) -> Batch:
     )
 
 
-def _conv_transpose_adjoint(weight: Array, layer: _Layer) -> Batch:
+def _conv_transpose_adjoint(weight: Array, layer: WeightedLayer) -> Batch:
     """Adjoint of a transposed convolution: the direct convolution it transposes (same kernel,
     stride, padding, dilation, groups), cut to the transposed input's cells."""
     spec = layer.spec

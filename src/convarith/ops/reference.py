@@ -49,7 +49,6 @@ import math
 import operator
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,7 +56,8 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ConvArithError
-from ..geometry import ConvSpec, equivalent_direct_conv, output_shape_of
+from ..geometry import ConvSpec, equivalent_direct_conv
+from ..geometry.shapes import WeightedLayer, output_shape_of, weighted_layer
 from ..geometry.spec import IntOrSeq, PaddingArg
 from .indexing import padded_source
 
@@ -89,18 +89,6 @@ _CHECK_BYTES = 64 * 2**20
 # -- validation ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Layer:
-    """A validated (transposed) convolution: resolved spec and the shapes it maps between."""
-
-    spec: ConvSpec
-    """Resolved: explicit ``(before, after)`` pairs (and ``output_padding`` for ``same_tf``)."""
-    in_spatial: tuple[int, ...]
-    out_spatial: tuple[int, ...]
-    in_channels: int
-    out_channels: int
-
-
 def _float_array(name: str, value: object) -> Array:
     array = np.asarray(value)
     if array.dtype.type not in (np.float32, np.float64):
@@ -118,62 +106,15 @@ def _check_method(method: str, methods: tuple[str, ...]) -> None:
         raise ConvArithError("method", f"must be one of {', '.join(methods)}", repr(method))
 
 
-def _layer(
-    kind: str,
-    input_shape: Sequence[int],
-    weight: Array,
-    *,
-    stride: IntOrSeq,
-    padding: PaddingArg,
-    dilation: IntOrSeq,
-    groups: int,
-    output_padding: IntOrSeq = 0,
-    padding_mode: str = "zeros",
-) -> _Layer:
-    """Check a (transposed) convolution of ``input_shape`` (batched or not) with this weight."""
-    if weight.ndim < 3:
-        layout = "(C_out, C_in/groups, *kernel)" if kind == "conv" else "(C_in, C_out/groups, *kernel)"
-        raise ConvArithError("weight", f"needs the layout {layout} with at least one spatial axis", weight.shape)
-    ndim = weight.ndim - 2
-    spec = ConvSpec.create(
-        f"{kind}{ndim}d",
-        kernel_size=weight.shape[2:],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-    )
-    transposed = kind == "conv_transpose"
-    out_channels = weight.shape[1] * spec.groups if transposed else weight.shape[0]
-    out_shape = output_shape_of(spec, input_shape, out_channels=out_channels)
-    in_channels = int(input_shape[-ndim - 1])
-    if transposed and weight.shape[0] != in_channels:
-        raise ConvArithError(
-            "weight",
-            f"needs {in_channels} input channels on axis 0 (layout (C_in, C_out/groups, *kernel))",
-            weight.shape,
-        )
-    if not transposed and weight.shape[1] * spec.groups != in_channels:
-        raise ConvArithError(
-            "weight",
-            f"needs C_in/groups = {in_channels // spec.groups} channels on axis 1, layout (C_out, C_in/groups, *k)",
-            weight.shape,
-        )
-    in_spatial = tuple(int(i) for i in input_shape[-ndim:])
-    return _Layer(spec.resolve(in_spatial), in_spatial, tuple(out_shape[-ndim:]), in_channels, out_channels)
-
-
 def _prepare(
     kind: str, x: object, weight: object, bias: object, **params: Any
-) -> tuple[Array, Array, Array | None, _Layer, bool]:
+) -> tuple[Array, Array, Array | None, WeightedLayer, bool]:
     """Arrays as float32/float64 of one dtype, batched; the checked layer; whether x was unbatched."""
     name = "y" if kind == "conv_transpose" else "x"
     xa = _float_array(name, x)
     wa = _float_array("weight", weight)
     _same_dtype("weight", wa, xa.dtype)
-    layer = _layer(kind, xa.shape, wa, **params)
+    layer = weighted_layer(kind, xa.shape, wa.shape, **params)
     ba = None
     if bias is not None:
         ba = _float_array("bias", bias)
@@ -441,7 +382,7 @@ def _conv_taps(x: Array, weight: Array, spec: ConvSpec, out_spatial: tuple[int, 
     return out.reshape(n, c_out, *out_spatial)
 
 
-def _conv_matrix(x: Array, weight: Array, layer: _Layer) -> Array:
+def _conv_matrix(x: Array, weight: Array, layer: WeightedLayer) -> Array:
     """``y = C·x`` for every sample, C from :func:`convarith.ops.matrix.conv_matrix`."""
     from .matrix import conv_matrix
 
@@ -690,7 +631,7 @@ def _conv_transpose_scatter(y: Array, weight: Array, spec: ConvSpec, out_spatial
     return np.ascontiguousarray(acc.reshape(n, g * c_out_g, *full)[_crop(spec, out_spatial)])
 
 
-def _conv_transpose_matrix(y: Array, weight: Array, layer: _Layer) -> Array:
+def _conv_transpose_matrix(y: Array, weight: Array, layer: WeightedLayer) -> Array:
     """``Cᵀ·y``: C is the matrix of the direct convolution (same kernel, stride, padding, dilation,
     groups; the weight read as (C_out, C_in/G, *k)) from this layer's output back to its input."""
     from .matrix import conv_matrix
