@@ -250,8 +250,10 @@ def explain(
     markdown: Annotated[Path | None, typer.Option(help="Also write the derivation as Markdown here.")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write the derivation as HTML here.")] = None,
 ) -> None:
-    """The derivation of a layer with its numbers: the guide's relationship, the equivalent direct
-    convolution of a transposed one (stretched input drawn), the rotated kernel, and C for small cases.
+    """The derivation of a layer with its numbers: relationships, equivalent direct conv, C.
+
+    The guide's relationship that gives each output size, the equivalent direct convolution of a
+    transposed one (stretched input drawn), the rotated kernel, and C itself for small cases.
 
     Examples:
 
@@ -294,8 +296,9 @@ def matrix(
     memory_budget: Annotated[float, typer.Option(help="Refuse matrices above this many GiB.")] = 4.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """The sparse matrix C of a layer (one sample): symbolic for small single-channel cases, a
-    summary otherwise; save it as .npz or Matrix Market.
+    """The sparse matrix C of a layer (one sample); save it as .npz or Matrix Market.
+
+    Symbolic (w00 w01 …) for small single-channel cases, a summary otherwise.
 
     Examples:
 
