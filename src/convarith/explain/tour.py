@@ -44,34 +44,13 @@ def direct_route(
 ) -> Array:
     """A transposed convolution computed the guide's §4.3 way: zero insertion, padding, rotated kernel.
 
-    ``rotate`` and ``swap`` can be switched off to show what goes wrong without them.
+    The input and kernel are prepared by the reference ops; the stride-1 convolution is the
+    backend's own. ``rotate`` and ``swap`` can be switched off to show what goes wrong without them.
     """
-    axes = equivalent_direct_conv(spec, y.shape[2:])
-    ndim = len(axes)
-    stretched = np.zeros((*y.shape[:2], *(eq.stretched for eq in axes)))
-    every_sth: tuple[Any, ...] = (..., *(slice(None, None, eq.zeros_between + 1) for eq in axes))
-    stretched[every_sth] = y
-    # pad where p′ > 0, crop where p′ < 0
-    pads = [(max(b, 0), max(a, 0)) for b, a in (eq.pad for eq in axes)]
-    padded = np.pad(stretched, [(0, 0), (0, 0), *pads])
-    crop: tuple[Any, ...] = (
-        ...,
-        *(slice(max(-b, 0), padded.shape[2 + n] - max(-a, 0)) for n, (b, a) in enumerate(eq.pad for eq in axes)),
-    )
-    padded = padded[crop]
-    flip: tuple[Any, ...] = (..., *[slice(None, None, -1)] * ndim)
-    kernel = weight[flip] if rotate else weight
-    groups = spec.groups
-    c_in, c_out_g, *k = kernel.shape
-    if swap:
-        kernel = (
-            kernel.reshape(groups, c_in // groups, c_out_g, *k)
-            .swapaxes(1, 2)
-            .reshape(groups * c_out_g, c_in // groups, *k)
-        )
-    return backend.conv(
-        np.ascontiguousarray(padded), np.ascontiguousarray(kernel), dilation=spec.dilation, groups=groups
-    )
+    from ..ops.reference import direct_kernel, stretched_input
+
+    kernel = direct_kernel(weight, spec.groups, rotate=rotate, swap=swap)
+    return backend.conv(stretched_input(y, spec), kernel, dilation=spec.dilation, groups=spec.groups)
 
 
 def build_tour(backend_name: str = "auto", picture_dir: Path | None = None) -> Document:

@@ -477,7 +477,7 @@ def conv_transpose(
     if method == "gemm":
         out = _conv_transpose_gemm(ya, wa, layer.spec, layer.out_spatial)
     elif method == "direct":
-        out = _conv_transpose_direct(ya, wa, layer.spec)
+        out = _conv_transpose_direct(ya, wa, layer.spec, layer.out_spatial)
     elif method == "scatter":
         out = _conv_transpose_scatter(ya, wa, layer.spec, layer.out_spatial)
     else:
@@ -577,21 +577,28 @@ def _conv_transpose_gemm(y: Array, weight: Array, spec: ConvSpec, out_spatial: t
     return out
 
 
-def _rotated_swapped(weight: Array, groups: int) -> Array:
+def direct_kernel(weight: Array, groups: int, *, rotate: bool = True, swap: bool = True) -> Array:
     """A transposed conv's kernel (C_in, C_out/G, *k) as the direct conv's (C_out, C_in/G, *k):
-    rotated by 180° on every spatial axis, in/out channel axes swapped within each group."""
+    rotated by 180° on every spatial axis, in/out channel axes swapped within each group.
+
+    ``rotate`` and ``swap`` exist to show what goes wrong without them (the tour does).
+    """
     c_in, c_out_g, *kernel = weight.shape
-    rotated = np.flip(weight, axis=tuple(range(2, weight.ndim)))
-    swapped = rotated.reshape(groups, c_in // groups, c_out_g, *kernel).swapaxes(1, 2)
-    return np.ascontiguousarray(swapped.reshape(groups * c_out_g, c_in // groups, *kernel))
+    if rotate:
+        weight = np.flip(weight, axis=tuple(range(2, weight.ndim)))
+    if swap:
+        weight = weight.reshape(groups, c_in // groups, c_out_g, *kernel).swapaxes(1, 2)
+        weight = weight.reshape(groups * c_out_g, c_in // groups, *kernel)
+    return np.ascontiguousarray(weight)
 
 
-def _conv_transpose_direct(y: Array, weight: Array, spec: ConvSpec) -> Array:
-    """The guide's §4.3, generalised: stretch, pad (or crop), rotate + swap, stride-1 conv."""
+def stretched_input(y: Array, spec: ConvSpec) -> Array:
+    """The input of the direct convolution equivalent to transposed ``spec``: ``s − 1`` zeros
+    inserted between neighbours, padded by ``p′ = d(k−1) − p`` (output_padding inside ``p′_a``),
+    cropped where ``p′`` is negative."""
     axes = equivalent_direct_conv(spec, y.shape[2:])
     n, c_in = y.shape[:2]
-    # insert s − 1 zeros between neighbours and pad by p′ = d(k−1) − p (output_padding inside
-    # p′_a) in one placement: cell i lands at i·s + p′_b; a negative p′ crops what falls outside.
+    # One placement does all three: cell i lands at i·s + p′_b; what falls outside is cropped.
     sizes = tuple(eq.stretched + eq.pad[0] + eq.pad[1] for eq in axes)
     _check_memory(n * c_in * math.prod(sizes) * y.dtype.itemsize, f"the stretched input of {spec.op}", y.shape)
     stretched = np.zeros((n, c_in, *sizes), y.dtype)
@@ -600,15 +607,20 @@ def _conv_transpose_direct(y: Array, weight: Array, spec: ConvSpec) -> Array:
         s, before = eq.zeros_between + 1, eq.pad[0]
         first = max(0, -(before // s))  # ⌈−p′_b / s⌉: the first cell a crop leaves
         last = min(eq.input - 1, (size - 1 - before) // s)
-        if last < first:
-            return np.zeros((n, weight.shape[1] * spec.groups, *(eq.output for eq in axes)), y.dtype)
+        if last < first:  # the crop leaves no input cell: all zeros
+            return stretched
         source.append(slice(first, last + 1))
         target.append(slice(first * s + before, last * s + before + 1, s))
     stretched[(slice(None), slice(None), *target)] = y[(slice(None), slice(None), *source)]
+    return stretched
+
+
+def _conv_transpose_direct(y: Array, weight: Array, spec: ConvSpec, out_spatial: tuple[int, ...]) -> Array:
+    """The guide's §4.3, generalised: stretch, pad (or crop), rotate + swap, stride-1 conv."""
     direct = ConvSpec.create(
         f"conv{spec.ndim}d", kernel_size=spec.kernel_size, dilation=spec.dilation, groups=spec.groups
     )
-    return _conv_gemm(stretched, _rotated_swapped(weight, spec.groups), direct, tuple(eq.output for eq in axes))
+    return _conv_gemm(stretched_input(y, spec), direct_kernel(weight, spec.groups), direct, out_spatial)
 
 
 def _conv_transpose_scatter(y: Array, weight: Array, spec: ConvSpec, out_spatial: tuple[int, ...]) -> Array:
