@@ -183,8 +183,8 @@ def _solve_axis(
                     continue
             except ConvArithError:
                 continue
-            penalty, reasons = _judge(spec.resolve((i,)), i)
             resolved = spec.resolve((i,))
+            penalty, reasons = _judge(resolved, i)
             found.append(_AxisCandidate(k, s, d, resolved.pads[0], resolved.output_padding[0], penalty, reasons))
     found.sort(key=lambda c: (c.penalty, c.kernel, c.stride, c.dilation))
     return found
