@@ -1,4 +1,4 @@
-"""Pure-Python convolution arithmetic: specs, shapes, padding policies, relations, coverage, solver.
+"""Pure-Python convolution arithmetic: bound layers, shapes, padding policies, relations, coverage, solver.
 
 Nothing here imports NumPy or a framework, so the CLI starts fast.
 """
@@ -10,38 +10,46 @@ from .arithmetic import (
     floor_remainder,
     pool_output_size,
 )
-from .coverage import AxisCoverage, AxisOverlap, coverage, has_checkerboard_risk, overlap, phase_counts
+from .bound import AxisEquivalent, AxisGeometry, BoundLayer, DirectEquivalent, bind
+from .coverage import (
+    AxisCoverage,
+    AxisOverlap,
+    ReadSummary,
+    coverage,
+    has_checkerboard_risk,
+    overlap,
+    padded_source,
+    phase_counts,
+    read_summary,
+)
 from .guide import RELATIONSHIPS, Relationship, relationship_for
-from .padding import POLICIES, PaddingPolicy, resolve_policy
+from .padding import POLICIES, PaddingPolicy, resolve_policy, resolve_transposed_policy
 from .relations import (
-    AxisEquivalent,
     OutputPaddingChoice,
     equivalent_direct_conv,
     input_sizes_for_output,
     output_padding_choices,
     transpose_of,
 )
-from .shapes import output_shape, output_shape_of
+from .shapes import check_weight, output_shape, output_shape_of, weight_layer, weighted_layer
 from .solver import Solution, solve
-from .spec import KINDS, OPS, PADDING_MODES, ConvSpec, Kind, PaddingMode, check_channels, parse_op
 
 __all__ = [
-    "KINDS",
-    "OPS",
-    "PADDING_MODES",
     "POLICIES",
     "RELATIONSHIPS",
     "AxisCoverage",
     "AxisEquivalent",
+    "AxisGeometry",
     "AxisOverlap",
-    "ConvSpec",
-    "Kind",
+    "BoundLayer",
+    "DirectEquivalent",
     "OutputPaddingChoice",
-    "PaddingMode",
     "PaddingPolicy",
+    "ReadSummary",
     "Relationship",
     "Solution",
-    "check_channels",
+    "bind",
+    "check_weight",
     "conv_output_size",
     "conv_transpose_output_size",
     "coverage",
@@ -54,11 +62,15 @@ __all__ = [
     "output_shape",
     "output_shape_of",
     "overlap",
-    "parse_op",
+    "padded_source",
     "phase_counts",
     "pool_output_size",
+    "read_summary",
     "relationship_for",
     "resolve_policy",
+    "resolve_transposed_policy",
     "solve",
     "transpose_of",
+    "weight_layer",
+    "weighted_layer",
 ]

@@ -25,7 +25,6 @@ __all__ = [
     "effective_kernel",
     "floor_remainder",
     "pool_output_size",
-    "tap_counts",
 ]
 
 
@@ -71,21 +70,3 @@ def pool_output_size(
     if (out - 1) * stride >= i + pad[0]:
         out -= 1
     return out
-
-
-def tap_counts(size: int, windows: int, kernel: int, stride: int, dilation: int, offset: int) -> list[int]:
-    """How many (window, tap) pairs land on each of ``size`` positions.
-
-    Window ``j`` tap ``t`` lands on position ``j·stride + t·dilation − offset``. For a direct
-    convolution (``offset`` = padding before) this counts how often each input cell is read; for
-    a transposed convolution, whose input cells stamp the kernel into the output, it is the
-    overlap count of each output cell: uneven counts are the checkerboard condition.
-    """
-    counts = [0] * size
-    for j in range(windows):
-        start = j * stride - offset
-        for t in range(kernel):
-            pos = start + t * dilation
-            if 0 <= pos < size:
-                counts[pos] += 1
-    return counts

@@ -11,7 +11,8 @@ relationship on its domain (tested).
 
 Examples
 --------
->>> rel = relationship_for(ConvSpec.create("conv2d", kernel_size=3, padding=1), axis=0)
+>>> from convarith import Layer
+>>> rel = relationship_for(Layer("conv2d", kernel_size=3, padding=1), axis=0)
 >>> rel.number, rel.name, rel.formula
 (3, 'half (same) padding', 'o = i')
 >>> rel.output(i=5, k=3, s=1, p=1, d=1, a=0)
@@ -23,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .spec import ConvSpec
+from ..layer import Layer
+from .bound import BoundLayer
 
 __all__ = ["RELATIONSHIPS", "Relationship", "relationship_for"]
 
@@ -153,13 +155,15 @@ RELATIONSHIPS: dict[int, Relationship] = {
 }
 
 
-def relationship_for(spec: ConvSpec, axis: int = 0) -> Relationship | None:
-    """The most specific relationship of the guide for one axis of a resolved layer, if any.
+def relationship_for(spec: Layer | BoundLayer, axis: int = 0) -> Relationship | None:
+    """The most specific relationship of the guide for one axis of a bound (or explicitly padded) layer.
 
     ``None`` when the guide has none: asymmetric padding, ``ceil_mode``, a dilated transposed
-    convolution (the guide stops at direct dilated ones), or an ``output_padding`` PyTorch
-    accepts only because of dilation.
+    convolution (the guide stops at direct dilated ones), an ``output_padding`` PyTorch accepts
+    only because of dilation, or an unbound layer with a padding policy.
     """
+    if isinstance(spec, BoundLayer):
+        spec = spec.layer.replace(padding=spec.pads, output_padding=spec.output_padding)
     if isinstance(spec.padding, str):
         return None
     (pb, pa) = spec.padding[axis]

@@ -1,18 +1,28 @@
 """Padding policies and their exact resolution into per-axis ``(before, after)`` pairs.
 
-Frameworks disagree on what "same" means, and the difference is a common porting bug:
+Frameworks disagree on what "same" means, and the difference is a common porting bug. Each policy
+name means one thing, the framework it follows named:
 
-======================  ===================================================================
-policy                  meaning
-======================  ===================================================================
-``"valid"``             no padding (all frameworks)
-``"same"``              PyTorch: total ``d(k−1)``, the odd cell *after*; stride 1 only
-``"same_tf"``           TensorFlow / Keras ``"same"``: output ``⌈i/s⌉`` for any stride, total
-                        ``max((o−1)s + d(k−1) + 1 − i, 0)``, the odd cell *after*; depends on
-                        the input size. Alias: ``"same_upper"`` (ONNX ``SAME_UPPER``).
-``"same_lower"``        ONNX ``SAME_LOWER``: as ``same_tf`` with the odd cell *before*
-``"full"``              ``d(k−1)`` on both sides (the guide's full padding)
-======================  ===================================================================
+==================  =====================================================================================
+policy              meaning (direct convolution or pooling; transposed convolution)
+==================  =====================================================================================
+``"valid"``         no padding (every framework)
+``"same"``          PyTorch ``padding="same"``: total ``d(k−1)``, the odd cell *after*; stride 1 only
+                    (a PyTorch rule). No transposed meaning.
+``"same_tf"``       TensorFlow / Keras / JAX ``"SAME"``: output ``⌈i/s⌉``, total
+                    ``max((o−1)s + d(k−1) + 1 − i, 0)``, the odd cell after. Transposed (TensorFlow's
+                    ``conv_transpose``): output ``i·s``, padding total ``max(d(k−1) + 1 − s, 0)``,
+                    split with the odd cell after, the cells a short kernel misses given back as
+                    ``output_padding``.
+``"same_upper"``    ONNX ``SAME_UPPER``: as ``same_tf`` for a direct convolution or pool. Transposed
+                    (ONNX ``ConvTranspose``, as its reference evaluator computes): output ``i·s``,
+                    total ``d(k−1) + 1 − s + output_padding`` split ``(⌊t/2⌋, t − ⌊t/2⌋)`` — a
+                    negative total (kernel shorter than the stride) *adds* cells, the odd one
+                    *before*, where TensorFlow adds it after.
+``"same_lower"``    ONNX ``SAME_LOWER``: the odd cell before (transposed: ``(t − ⌊t/2⌋, ⌊t/2⌋)``).
+``"full"``          ``d(k−1)`` on both sides (the guide's full padding). No transposed meaning.
+``"causal"``        Keras ``"causal"``: ``d(k−1)`` before, none after. No transposed meaning.
+==================  =====================================================================================
 
 Examples
 --------
@@ -22,44 +32,54 @@ Examples
 (0, 1)
 >>> resolve_policy("same_lower", 6, kernel=3, stride=2, dilation=1)
 (1, 0)
+>>> resolve_transposed_policy("same_tf", kernel=1, stride=2, dilation=1, output_padding=0)
+((0, 0), 1)
+>>> resolve_transposed_policy("same_upper", kernel=1, stride=2, dilation=1, output_padding=0)
+((-1, 0), 0)
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from ..layer import POLICIES, Pad, PaddingPolicy
 
-from .arithmetic import Pad, effective_kernel
+__all__ = ["POLICIES", "PaddingPolicy", "resolve_policy", "resolve_transposed_policy"]
 
-PaddingPolicy = Literal["valid", "same", "same_tf", "same_upper", "same_lower", "full"]
-POLICIES: tuple[str, ...] = get_args(PaddingPolicy)
 
-__all__ = ["POLICIES", "PaddingPolicy", "resolve_policy", "tf_same_transpose"]
+def _split(total: int, odd_after: bool) -> Pad:
+    small, large = total // 2, total - total // 2
+    return (small, large) if odd_after else (large, small)
 
 
 def resolve_policy(policy: PaddingPolicy, i: int, kernel: int, stride: int, dilation: int) -> Pad:
     """The ``(before, after)`` padding a policy gives one axis of a direct convolution or pool."""
-    extent = effective_kernel(kernel, dilation)
+    reach = dilation * (kernel - 1)
     if policy == "valid":
         return (0, 0)
     if policy == "full":
-        return (extent - 1, extent - 1)
+        return (reach, reach)
+    if policy == "causal":
+        return (reach, 0)
     if policy == "same":
-        total = extent - 1
-        return (total // 2, total - total // 2)
+        return _split(reach, odd_after=True)
     out = -(-i // stride)
-    total = max((out - 1) * stride + extent - i, 0)
-    small, large = total // 2, total - total // 2
-    return (large, small) if policy == "same_lower" else (small, large)
+    total = max((out - 1) * stride + reach + 1 - i, 0)
+    return _split(total, odd_after=policy != "same_lower")
 
 
-def tf_same_transpose(kernel: int, stride: int, dilation: int) -> tuple[Pad, int]:
-    """Padding and ``output_padding`` of a TF/Keras ``"same"`` transposed convolution (output ``i·s``).
+def resolve_transposed_policy(
+    policy: PaddingPolicy, kernel: int, stride: int, dilation: int, output_padding: int
+) -> tuple[Pad, int]:
+    """Padding and ``output_padding`` of one axis of a transposed convolution under a policy.
 
-    A transposed convolution is the gradient of the direct one that maps its output back to its
-    input; with TF's ``"same"`` that direct convolution takes ``i·s`` cells to ``i``, so its
-    padding total is ``max(d(k−1) + 1 − s, 0)``. When the clamp bites (a kernel shorter than the
-    stride) the missing cells come back as ``output_padding``.
+    ``same_tf`` follows TensorFlow: a transposed convolution is the gradient of the ``"SAME"``
+    convolution that takes ``i·s`` cells to ``i``, whose padding total is ``max(d(k−1) + 1 − s, 0)``;
+    when the clamp bites the missing cells come back as ``output_padding``. ``same_upper`` and
+    ``same_lower`` follow the ONNX specification, whose total may be negative.
     """
-    extent = effective_kernel(kernel, dilation)
-    total = max(extent - stride, 0)
-    return (total // 2, total - total // 2), max(stride - extent, 0)
+    extent = dilation * (kernel - 1) + 1
+    if policy == "valid":
+        return (0, 0), output_padding
+    if policy == "same_tf":
+        return _split(max(extent - stride, 0), odd_after=True), max(stride - extent, 0)
+    total = extent - stride + output_padding
+    return _split(total, odd_after=policy == "same_upper"), output_padding

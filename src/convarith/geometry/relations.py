@@ -9,12 +9,15 @@ and output padding ``a`` equals a *direct*, stride-1 convolution with the same k
 2. padded by ``p′_b = d(k−1) − p_b`` before and ``p′_a = d(k−1) − p_a + a`` after
    (a negative ``p′`` crops instead).
 
+The one implementation is :meth:`convarith.BoundLayer.direct`; the functions here are its
+keyword-friendly views.
+
 Examples
 --------
 The guide's Figure 4.7: the transpose of a 6×6 input, 3×3 kernel, stride 2, padding 1 convolution.
 
->>> spec = ConvSpec.create("conv_transpose1d", kernel_size=3, stride=2, padding=1, output_padding=1)
->>> eq, = equivalent_direct_conv(spec, (3,))
+>>> from convarith import Layer
+>>> eq, = equivalent_direct_conv(Layer("conv_transpose1d", kernel_size=3, stride=2, padding=1, output_padding=1), (3,))
 >>> eq.stretched, eq.pad, eq.output
 (5, (1, 2), 6)
 """
@@ -22,11 +25,12 @@ The guide's Figure 4.7: the transpose of a 6×6 input, 3×3 kernel, stride 2, pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import ConvArithError
-from .arithmetic import Pad, floor_remainder
-from .spec import ConvSpec
+from ..layer import Layer
+from ..rules import check
+from .bound import AxisEquivalent, BoundLayer, sample_shape
 
 __all__ = [
     "AxisEquivalent",
@@ -38,103 +42,99 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class AxisEquivalent:
-    """One axis of the direct convolution equivalent to a transposed one."""
-
-    input: int
-    """``i′``, the transposed convolution's input size."""
-    zeros_between: int
-    """``s − 1`` zeros inserted between neighbouring input cells."""
-    stretched: int
-    """``ĩ′ = (i′ − 1)s + 1``, the input size after inserting the zeros."""
-    kernel: int
-    dilation: int
-    pad: Pad
-    """``(p′_b, p′_a)`` of the direct convolution, the extra ``a`` included in ``p′_a``;
-    negative values crop."""
-    output_padding: int
-    """``a``: cells added after, inside ``pad[1]``, that no forward window reached."""
-    output: int
-
-    @property
-    def crops(self) -> bool:
-        return min(self.pad) < 0
+def _bound(layer: Layer | BoundLayer, spatial: Sequence[int] | None) -> BoundLayer:
+    if isinstance(layer, BoundLayer):
+        return layer
+    if not isinstance(layer, Layer):
+        raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(layer).__name__)
+    if spatial is None:
+        raise ConvArithError("input_shape", "a layer needs the input's spatial sizes", None)
+    return layer.bind(sample_shape(spatial, layer.ndim, param="input_shape")[-layer.ndim :])
 
 
-def equivalent_direct_conv(spec: ConvSpec, spatial: Sequence[int]) -> tuple[AxisEquivalent, ...]:
-    """The stride-1 direct convolution that computes the transposed ``spec`` on this input."""
-    if not spec.transposed:
-        raise ConvArithError("op", "an equivalent direct convolution is defined for transposed convolutions", spec.op)
-    out = spec.output_spatial(spatial)
-    resolved = spec.resolve(spatial)
-    axes = []
-    for i, o, k, s, (pb, pa), d, a in zip(
-        spatial,
-        out,
-        resolved.kernel_size,
-        resolved.stride,
-        resolved.pads,
-        resolved.dilation,
-        resolved.output_padding,
-        strict=True,
-    ):
-        reach = d * (k - 1)
-        axes.append(AxisEquivalent(i, s - 1, (i - 1) * s + 1, k, d, (reach - pb, reach - pa + a), a, o))
-    return tuple(axes)
+def equivalent_direct_conv(
+    layer: Layer | BoundLayer, spatial: Sequence[int] | None = None
+) -> tuple[AxisEquivalent, ...]:
+    """Per axis, the stride-1 direct convolution that computes the transposed ``layer`` on this input."""
+    return _bound(layer, spatial).direct().axes
 
 
-def transpose_of(spec: ConvSpec, spatial: Sequence[int]) -> ConvSpec:
+def transpose_of(layer: Layer | BoundLayer, spatial: Sequence[int] | None = None) -> Layer:
     """The transposed convolution that maps this direct convolution's output back to ``spatial``.
 
-    Same kernel, stride, padding, dilation and groups; ``output_padding`` is the remainder the
-    floor dropped (relationship 14's ``a``).
+    Same kernel, stride, padding (resolved; negative values, crops, kept), dilation and groups,
+    zero padding, and ``output_padding`` the remainder the floor dropped (relationship 14's
+    ``a``). Channels, when the layer has them, are swapped.
 
-    >>> conv = ConvSpec.create("conv2d", kernel_size=3, stride=2, padding=1)
-    >>> transpose_of(conv, (6, 5)).output_padding
+    >>> from convarith import Layer
+    >>> transpose_of(Layer("conv2d", kernel_size=3, stride=2, padding=1), (6, 5)).output_padding
     (1, 0)
     """
-    if spec.kind != "conv":
-        raise ConvArithError("op", "only a direct convolution has a transposed counterpart", spec.op)
-    spec.output_spatial(spatial)
-    resolved = spec.resolve(spatial)
-    extra = tuple(
-        floor_remainder(i, k, s, p, d)
-        for i, k, s, p, d in zip(
-            spatial, resolved.kernel_size, resolved.stride, resolved.pads, resolved.dilation, strict=True
-        )
+    bound = _bound(layer, spatial)
+    if bound.kind != "conv":
+        raise ConvArithError("op", "only a direct convolution has a transposed counterpart", bound.op)
+    source = bound.layer
+    return Layer(
+        f"conv_transpose{bound.ndim}d",
+        source.out_channels,
+        source.in_channels,
+        kernel_size=source.kernel_size,
+        stride=source.stride,
+        padding=bound.pads,
+        dilation=source.dilation,
+        groups=source.groups,
+        output_padding=tuple(ax.remainder for ax in bound.axes),
+        bias=source.bias,
     )
-    return replace(resolved, kind="conv_transpose", output_padding=extra, padding_mode="zeros")
 
 
-def input_sizes_for_output(spec: ConvSpec, out_spatial: Sequence[int]) -> tuple[range, ...]:
+def _output_or_zero(layer: Layer, i: int) -> int:
+    try:
+        return layer.bind((i,)).output_spatial[0]
+    except ConvArithError:
+        return 0
+
+
+def _first_reaching(layer: Layer, target: int, top: int) -> int:
+    """The smallest input size whose output is at least ``target`` (outputs never decrease with the input)."""
+    lo, hi = 1, top
+    while _output_or_zero(layer, hi) < target:
+        hi *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _output_or_zero(layer, mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def input_sizes_for_output(layer: Layer, out_spatial: Sequence[int]) -> tuple[range, ...]:
     """Per axis, every input size a direct convolution or pooling maps to ``out_spatial``.
 
     A stride-``s`` layer maps ``s`` consecutive input sizes (fewer near 1) to the same output: the
     ambiguity that ``output_padding`` resolves.
 
-    >>> spec = ConvSpec.create("conv1d", kernel_size=3, stride=2, padding=1)
-    >>> input_sizes_for_output(spec, (3,))
+    >>> from convarith import Layer
+    >>> input_sizes_for_output(Layer("conv1d", kernel_size=3, stride=2, padding=1), (3,))
     (range(5, 7),)
     """
-    if spec.transposed:
-        raise ConvArithError("op", "input sizes for an output are asked of a direct convolution or pooling", spec.op)
+    if not isinstance(layer, Layer):
+        raise ConvArithError("layer", "must be a convarith.Layer", type(layer).__name__)
+    if layer.transposed:
+        raise ConvArithError("op", "input sizes for an output are asked of a direct convolution or pooling", layer.op)
+    wanted = sample_shape(out_spatial, layer.ndim, param="output_shape")[-layer.ndim :]
     result = []
-    for n, o in enumerate(out_spatial):
-        axis = spec.axis(n)
-        # o(i) is non-decreasing in i and grows by at least 1 every s steps, so all solutions lie
-        # below (o + 1)·s + extent; the scan is short.
-        top = (o + 1) * axis.stride[0] + axis.effective_kernel[0] + 1
-        hits = [i for i in range(1, top) if _output_or_none(axis, i) == o]
-        result.append(range(hits[0], hits[-1] + 1) if hits else range(0))
+    for n, o in enumerate(wanted):
+        axis = layer.axis(n)
+        if o < 1:
+            result.append(range(0))
+            continue
+        top = max(o * axis.stride[0] + axis.effective_kernel[0], 2)
+        first = _first_reaching(axis, o, top)
+        after = _first_reaching(axis, o + 1, top)
+        result.append(range(first, after) if _output_or_zero(axis, first) == o else range(0))
     return tuple(result)
-
-
-def _output_or_none(axis: ConvSpec, i: int) -> int | None:
-    try:
-        return axis.output_spatial((i,))[0]
-    except ConvArithError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -148,25 +148,28 @@ class OutputPaddingChoice:
     transposed input (``a < s``); PyTorch also accepts ``s ≤ a < d``, which is not."""
 
 
-def output_padding_choices(spec: ConvSpec, spatial: Sequence[int]) -> tuple[tuple[OutputPaddingChoice, ...], ...]:
-    """Per axis, every ``output_padding`` PyTorch accepts and the output size it gives.
+def output_padding_choices(
+    layer: Layer | BoundLayer, spatial: Sequence[int] | None = None
+) -> tuple[tuple[OutputPaddingChoice, ...], ...]:
+    """Per axis, every ``output_padding`` PyTorch accepts (``a < max(s, d)``) and the output size it gives.
 
-    >>> spec = ConvSpec.create("conv_transpose1d", kernel_size=3, stride=2, padding=1)
-    >>> [(c.output_padding, c.output) for c in output_padding_choices(spec, (3,))[0]]
+    >>> from convarith import Layer
+    >>> [(c.output_padding, c.output) for c in output_padding_choices(Layer("conv_transpose1d", kernel_size=3,
+    ...                                                                      stride=2, padding=1), (3,))[0]]
     [(0, 5), (1, 6)]
     """
-    if not spec.transposed:
-        raise ConvArithError("op", "output_padding belongs to transposed convolutions", spec.op)
-    resolved = spec.resolve(spatial)
+    bound = _bound(layer, spatial)
+    if not bound.transposed:
+        raise ConvArithError("op", "output_padding belongs to transposed convolutions", bound.op)
+    resolved = bound.resolved
     choices = []
-    for n, i in enumerate(spatial):
+    for n, ax in enumerate(bound.axes):
         axis = resolved.axis(n)
-        s, d = axis.stride[0], axis.dilation[0]
         row = []
-        for a in range(max(s, d)):
-            candidate = replace(axis, output_padding=(a,))
-            o = _output_or_none(candidate, i)
-            if o is not None:
-                row.append(OutputPaddingChoice(a, o, a < s))
+        for a in range(max(ax.stride, ax.dilation)):
+            candidate = axis.replace(output_padding=a, in_channels=None, out_channels=None)
+            if not any(f.severity == "error" for f in check(candidate, (ax.input,), framework="torch")):
+                o = candidate.bind((ax.input,)).output_spatial[0]
+                row.append(OutputPaddingChoice(a, o, a < ax.stride))
         choices.append(tuple(row))
     return tuple(choices)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from ..errors import ConvArithError
 from .arithmetic import Pad, effective_kernel
 from .coverage import coverage, overlap, phase_counts
-from .spec import ConvSpec, IntOrSeq, PaddingArg, _padding, _per_axis, parse_op
+from ..layer import IntOrSeq, PaddingArg, _padding, _per_axis, parse_op
+from ..layer import Layer as ConvSpec
 
 __all__ = ["Solution", "solve"]
 
