@@ -33,6 +33,7 @@ pin_threads(1)
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
+from convarith import Layer  # noqa: E402
 from convarith.ops.matrix import conv_matrix  # noqa: E402
 
 CASES = [
@@ -79,8 +80,10 @@ def run_case(name: str, c_in: int, c_out: int, spatial: tuple[int, int], repeats
     weight = np.random.default_rng(0).standard_normal((c_out, c_in, 3, 3)).astype(np.float32)
     verdict = lambda ok: "met" if ok else "MISSED"
 
+    bound = Layer("conv2d", c_in, c_out, kernel_size=3, padding=1).bind((c_in, *spatial))
+
     def fast() -> Any:
-        return conv_matrix("conv2d", weight, (c_in, *spatial), padding=1)
+        return conv_matrix(bound, weight)
 
     def naive() -> Any:
         return naive_csr(weight, spatial, 1)

@@ -103,9 +103,15 @@ def worker(library: str, threads: int) -> None:
             "conv_transpose": lambda: F.conv_transpose2d(xt, wt, padding=1).numpy(),
         }
     else:
+        from convarith import Layer
         from convarith.ops.reference import conv, conv_transpose
 
-        runs = {"conv": lambda: conv(x, w, padding=1), "conv_transpose": lambda: conv_transpose(x, w, padding=1)}
+        direct = Layer("conv2d", 64, 64, kernel_size=3, padding=1).bind(x.shape)
+        transposed = Layer("conv_transpose2d", 64, 64, kernel_size=3, padding=1).bind(x.shape)
+        runs = {
+            "conv": lambda: conv(x, w, layer=direct),
+            "conv_transpose": lambda: conv_transpose(x, w, layer=transposed),
+        }
     for run in runs.values():
         run()  # warm up
     for line in sys.stdin:

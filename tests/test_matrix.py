@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from convarith import ConvArithError, ConvSpec, output_shape
+from convarith import ConvArithError, Layer, output_shape
 from convarith.ops import matrix as matrix_module
 from convarith.ops.matrix import bias_vector, conv_matrix, pool_matrix, save_matrix
+from convarith.rules import raise_refusals
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -79,6 +80,7 @@ def test_guide_section_4_1_matrix() -> None:
         dtype=np.float64,
     )
     matrix = conv_matrix("conv2d", w, (1, 4, 4))
+    assert same_arrays(matrix, conv_matrix(Layer("conv2d", kernel_size=3), w, (4, 4)))
     assert isinstance(matrix, sp.csr_array)
     assert matrix.shape == (4, 16) and matrix.nnz == 36
     assert np.array_equal(matrix.toarray(), expected)
@@ -159,7 +161,7 @@ def torch_conv(x: torch.Tensor, w: torch.Tensor, case: ConvCase) -> tuple[torch.
     """PyTorch's own op where it can express the case, else F.pad + the unpadded op."""
     conv = getattr(F, f"conv{case.ndim}d")
     common = dict(stride=case.stride, dilation=case.dilation, groups=case.groups)
-    spec = ConvSpec.create(
+    spec = Layer(
         f"conv{case.ndim}d",
         kernel_size=case.kernel,
         padding=case.padding,
@@ -288,7 +290,7 @@ def test_transposed_matrix_is_pytorch_and_exactly_the_direct_transpose(case: Tra
     matrix = conv_matrix(op, w.numpy(), (case.c_in, *case.spatial), **kwargs)
 
     # PyTorch: symmetric padding natively; otherwise the unpadded op cropped by (before, after).
-    spec = ConvSpec.create(op, kernel_size=case.kernel, **kwargs).resolve(case.spatial)
+    spec = Layer(op, kernel_size=case.kernel, **kwargs).resolve(case.spatial)
     x = torch.randn((1, case.c_in, *case.spatial), generator=gen, dtype=torch.float64, requires_grad=True)
     transposed = getattr(F, op)
     common = dict(stride=case.stride, dilation=case.dilation, groups=case.groups, output_padding=spec.output_padding)
@@ -302,33 +304,12 @@ def test_transposed_matrix_is_pytorch_and_exactly_the_direct_transpose(case: Tra
     assert_matches(matrix @ x.detach().numpy().ravel(), y.detach().numpy())
     grad_check(matrix, x, y, gen)
 
-    # The direct convolution mapping the transposed output back to its input, same weight.
-    direct = conv_matrix(
-        f"conv{case.ndim}d",
-        w.numpy(),
-        (case.c_out, *shape[2:]),
-        stride=case.stride,
-        padding=spec.pads,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
-    direct_out = output_shape(
-        f"conv{case.ndim}d",
-        (case.c_out, *shape[2:]),
-        out_channels=case.c_in,
-        kernel_size=case.kernel,
-        stride=case.stride,
-        padding=spec.pads,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
-    if direct_out[1:] != case.spatial:
+    # The adjoint (the direct convolution mapping the transposed output back to its input, same
+    # weight; its pad after reduced by s·⌊a/s⌋ when output_padding ≥ stride): C is its transpose.
+    bound = Layer(op, case.c_in, case.c_out, kernel_size=case.kernel, **kwargs).bind((case.c_in, *case.spatial))
+    if any(a >= s for a, s in zip(bound.output_padding, case.stride, strict=True)):
         event("output_padding ≥ stride")
-        # output_padding ≥ stride (allowed when dilation > stride): the direct conv has extra
-        # outputs the transposed input never had; C is the transpose of its first rows.
-        grid = np.indices((case.c_in, *case.spatial)).reshape(case.ndim + 1, -1)
-        keep = np.ravel_multi_index(tuple(grid), direct_out)
-        direct = direct[keep, :]
+    direct = conv_matrix(bound.adjoint(), w.numpy())
     assert same_arrays(matrix, sp.csr_array(direct.T).tocsr())
 
 
@@ -454,7 +435,7 @@ def test_pool_matrices_are_pytorch_pooling_and_its_gradient(case: PoolCase, seed
     kwargs = case.kwargs
     spec_kwargs = {k: v for k, v in kwargs.items() if k not in ("divisor_override", "count_include_pad")}
     try:
-        output_shape(op, (1, *shape), **spec_kwargs)
+        raise_refusals(Layer(op, **kwargs), (1, *shape))  # PyTorch's rules, divisor_override's included
     except ConvArithError as refusal:
         with pytest.raises(ConvArithError) as raised:
             pool_matrix(op, shape, at=values if case.kind == "max_pool" else None, **kwargs)
@@ -462,7 +443,7 @@ def test_pool_matrices_are_pytorch_pooling_and_its_gradient(case: PoolCase, seed
         event(f"refused: {refusal.param}")
         return
     matrix = pool_matrix(op, shape, at=values if case.kind == "max_pool" else None, **kwargs)
-    pads = ConvSpec.create(op, **spec_kwargs).resolve(case.spatial).pads
+    pads = Layer(op, **spec_kwargs).resolve(case.spatial).pads
     symmetric = all(b == a for b, a in pads)
     event(f"{case.kind}, {'symmetric' if symmetric else 'asymmetric'}")
     if not symmetric and case.kind == "max_pool":

@@ -21,8 +21,8 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 import convarith
-from convarith import ConvArithError, ConvSpec
-from convarith.ops import reference
+from convarith import ConvArithError, Layer
+from convarith.ops import kernels
 from convarith.ops.reference import (
     CONV_METHODS,
     CONV_TRANSPOSE_METHODS,
@@ -135,22 +135,37 @@ def conv_arrays(case: ConvCase, seed: int, dtype: Any, transposed: bool = False)
 
 
 def torch_conv(case: ConvCase, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray | None:
+    """PyTorch's own op (``F.conv`` or ``nn.ConvNd`` with its padding_mode) where it takes the padding,
+    else the pads our policy resolution gives, through ``F.pad`` and the unpadded op."""
     fn = getattr(F, f"conv{case.ndim}d")
     xt, wt = torch.from_numpy(x if case.batch is not None else x[None]), torch.from_numpy(w)
     bt = None if b is None else torch.from_numpy(b)
     kw = dict(stride=case.stride, dilation=case.dilation, groups=case.groups)
     symmetric = not isinstance(case.padding, str) and all(p == q for p, q in pairs(case.padding, case.ndim))
-    if case.padding_mode == "zeros" and (symmetric or case.padding in ("same", "valid")):
-        padding = tuple(p for p, _ in pairs(case.padding, case.ndim)) if symmetric else case.padding
-        out = torch_or_none(lambda: fn(xt, wt, bt, padding=padding, **kw))
+    native = symmetric and min(p for p, _ in pairs(case.padding, case.ndim)) >= 0
+    if native or case.padding in ("same", "valid"):
+        padding = tuple(p for p, _ in pairs(case.padding, case.ndim)) if native else case.padding
+        if case.padding_mode == "zeros":
+            out = torch_or_none(lambda: fn(xt, wt, bt, padding=padding, **kw))
+        else:
+
+            def module() -> torch.Tensor:
+                conv = getattr(torch.nn, f"Conv{case.ndim}d")(
+                    case.c_in, case.c_out, case.kernel, padding=padding, padding_mode=case.padding_mode,
+                    bias=b is not None, dtype=xt.dtype, **kw,
+                )  # fmt: skip
+                conv.weight.data = wt
+                if b is not None:
+                    conv.bias.data = bt
+                return conv(xt)  # type: ignore[no-any-return]
+
+            out = torch_or_none(module)
     else:
-        try:  # a policy PyTorch lacks: our resolution, checked against the frameworks elsewhere
-            spec = ConvSpec.create(
+        try:  # pairs, or a policy PyTorch lacks: our resolution, checked against the frameworks elsewhere
+            pads = Layer(
                 f"conv{case.ndim}d", kernel_size=case.kernel, stride=case.stride, dilation=case.dilation,
-                padding=case.padding,
-                padding_mode=case.padding_mode,
-            )  # fmt: skip
-            pads = spec.resolve(case.spatial).pads
+                padding=case.padding, padding_mode=case.padding_mode,
+            ).bind(case.spatial).pads  # fmt: skip
         except ConvArithError:
             return None
         if case.padding_mode == "circular" and any(
@@ -208,7 +223,7 @@ def test_conv_float32_agrees_with_pytorch(case: ConvCase, method: str, seed: int
 def test_conv_gemm_blocks_of_samples_and_rows_change_nothing(case: ConvCase, chunk: int, seed: int) -> None:
     """With tiny scratch blocks the GEMM route splits the batch and the first output axis."""
     x, w, b = conv_arrays(case, seed, np.float64)
-    with mock.patch.object(reference, "_CHUNK_BYTES", chunk):
+    with mock.patch.object(kernels, "CHUNK_BYTES", chunk):
         got = our_conv(case, x, w, b, "gemm")
     assert_close(got, torch_conv(case, x, w, b))
 
@@ -245,7 +260,7 @@ def torch_conv_transpose(t: TransposedCase, y: np.ndarray, w: np.ndarray, b: np.
         out = torch_or_none(lambda: fn(yt, wt, bt, padding=padding, output_padding=t.output_padding, **kw))
         return out if out is None or case.batch is not None else out[0]
     try:  # asymmetric pairs or a policy: crop PyTorch's uncropped output
-        spec = ConvSpec.create(
+        spec = Layer(
             f"conv_transpose{case.ndim}d", kernel_size=case.kernel, stride=case.stride, dilation=case.dilation,
             padding=case.padding, output_padding=t.output_padding,
         ).resolve(case.spatial)  # fmt: skip
@@ -312,7 +327,7 @@ def test_conv_transpose_gemm_both_col2im_paths_and_blocks(
 ) -> None:
     """``_FLAT_WASTE`` 0 forces the strided col2im, 1e9 the flat one whenever the stride is 1."""
     y, w, b = conv_arrays(t.conv, seed, np.float64, transposed=True)
-    with mock.patch.object(reference, "_FLAT_WASTE", waste), mock.patch.object(reference, "_CHUNK_BYTES", chunk):
+    with mock.patch.object(kernels, "FLAT_WASTE", waste), mock.patch.object(kernels, "CHUNK_BYTES", chunk):
         got = our_conv_transpose(t, y, w, b, "gemm")
     assert_close(got, torch_conv_transpose(t, y, w, b))
 
@@ -371,7 +386,10 @@ def our_pool(case: PoolCase, x: np.ndarray) -> np.ndarray | None:
 
 
 def torch_avg_pool(xt: torch.Tensor, case: PoolCase, kernel: Any, stride: Any, padding: Any) -> torch.Tensor:
-    if case.ndim == 1:  # avg_pool1d has no divisor_override: a 2-d pool over a singleton axis
+    if case.ndim == 1 and case.divisor_override is not None:
+        # F.avg_pool1d has no divisor_override keyword (a TypeError in PyTorch): a refusal
+        raise RuntimeError("avg_pool1d() got an unexpected keyword argument 'divisor_override'")
+    if case.ndim == 1:  # the same 1-d pool as a 2-d pool over a singleton axis
         stride = None if stride is None else (1, *((stride,) if isinstance(stride, int) else stride))
         padding = (0, *((padding,) if isinstance(padding, int) else padding))
         out = F.avg_pool2d(
@@ -435,7 +453,7 @@ def test_unbatched_pool_with_an_int_kernel_needs_ndim() -> None:
     assert np.array_equal(max_pool(x, (2,)), expected)
     with pytest.raises(ConvArithError) as err:
         max_pool(x, 2)
-    assert err.value.param == "x"
+    assert err.value.param == "input"
 
 
 # -- refusals, shapes, exports -------------------------------------------------------------------
@@ -446,17 +464,17 @@ def test_invalid_configurations_raise_conv_arith_error_naming_the_parameter() ->
     cases = [
         ("weight", lambda: conv(x, np.zeros((2, 4, 3, 3)), groups=2)),  # C_in/groups is 2
         ("groups", lambda: conv(x, np.zeros((3, 2, 3, 3)), groups=2)),  # 3 output channels
-        ("groups", lambda: conv(np.zeros((1, 3, 5, 5)), np.zeros((2, 1, 3, 3)), groups=2)),
+        ("weight", lambda: conv(np.zeros((1, 3, 5, 5)), np.zeros((2, 1, 3, 3)), groups=2)),  # 3/2 channels
         ("method", lambda: conv(x, np.zeros((2, 4, 3, 3)), method="fft")),
         ("method", lambda: conv_transpose(x, np.zeros((4, 2, 3, 3)), method="taps")),
-        ("x", lambda: conv(x.astype(np.int64), np.zeros((2, 4, 3, 3), np.int64))),
-        ("x", lambda: conv(x.astype(np.float16), np.zeros((2, 4, 3, 3), np.float16))),
+        ("input", lambda: conv(x.astype(np.int64), np.zeros((2, 4, 3, 3), np.int64))),
+        ("input", lambda: conv(x.astype(np.float16), np.zeros((2, 4, 3, 3), np.float16))),
         ("weight", lambda: conv(x, np.zeros((2, 4, 3, 3), np.float32))),
         ("bias", lambda: conv(x, np.zeros((2, 4, 3, 3)), np.zeros(3))),
         ("weight", lambda: conv(x, np.zeros((2, 4)))),
         ("weight", lambda: conv_transpose(x, np.zeros((3, 2, 3, 3)))),
         ("input_shape", lambda: conv(x, np.zeros((2, 4, 6, 6)))),  # kernel larger than the input
-        ("input_shape", lambda: conv(np.zeros((4, 5)), np.zeros((2, 4, 3, 3)))),
+        ("input", lambda: conv(np.zeros((4, 5)), np.zeros((2, 4, 3, 3)))),
         ("padding", lambda: conv(x, np.zeros((2, 4, 3, 3)), padding=5, padding_mode="reflect")),
         ("padding", lambda: conv(x, np.zeros((2, 4, 3, 3)), padding="same", stride=2)),
         ("padding_mode", lambda: conv(x, np.zeros((2, 4, 3, 3)), padding_mode="mirror")),
@@ -486,8 +504,8 @@ def test_invalid_configurations_raise_conv_arith_error_naming_the_parameter() ->
 def test_work_that_does_not_fit_is_refused_before_allocating(run: Any) -> None:
     x, w, wt = np.ones((2, 3, 40, 40)), np.ones((4, 3, 3, 3)), np.ones((3, 4, 3, 3))
     with (
-        mock.patch.object(reference, "_available_memory", lambda: 1000),
-        mock.patch.object(reference, "_CHECK_BYTES", 0),
+        mock.patch.object(kernels, "available_memory", lambda: 1000),
+        mock.patch.object(kernels, "CHECK_BYTES", 0),
         mock.patch.object(np, "zeros", side_effect=AssertionError("allocated before refusing")),
         mock.patch.object(np, "empty", side_effect=AssertionError("allocated before refusing")),
         pytest.raises(ConvArithError) as err,

@@ -5,17 +5,19 @@ rows are the output cells ``(C_out, *out)``, columns the input cells ``(C_in, *i
 of Dumoulin & Visin's guide writes this matrix for a 3×3 kernel over a 4×4 input; its rows hold the
 kernel rows at the strided columns ``r·W + c``:
 
+>>> from convarith import Layer
 >>> w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
->>> C = conv_matrix("conv2d", w, (1, 4, 4))
+>>> bound = Layer("conv2d", 1, 1, kernel_size=3).bind((4, 4))
+>>> C = conv_matrix(bound, w)
 >>> C.shape
 (4, 16)
 >>> C.toarray()[0].astype(int).tolist()
 [1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0]
 
 The transposed convolution is ``Cᵀ`` (and so is the input gradient: ``x.grad = Cᵀ @ grad_y``):
+the layer whose matrix is exactly ``Cᵀ`` is the bound layer's :meth:`~convarith.BoundLayer.adjoint`.
 
->>> Ct = conv_matrix("conv_transpose2d", w, (1, 2, 2))
->>> (Ct != C.T).nnz
+>>> (conv_matrix(bound.adjoint(), w) != C.T).nnz
 0
 
 How the matrix is built
@@ -37,32 +39,51 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from ..errors import ConvArithError
-from ..geometry import ConvSpec, output_shape_of, parse_op
+from ..geometry.bound import AxisGeometry, BoundLayer
 from ..geometry.shapes import weighted_layer
-from ..geometry.spec import IntOrSeq, PaddingArg
-from .indexing import padded_source
+from ..layer import IntOrSeq, Layer, PaddingArg, parse_op
+from ..rules import raise_refusals
+from .binding import bind_pool, bind_weighted, one_sample, reject_keywords
+from .kernels import CHECK_BYTES, axis_divisor, axis_steps, padded_source
 
-__all__ = ["DENSE_LIMIT", "FORMATS", "bias_vector", "conv_matrix", "pool_matrix", "save_matrix"]
+__all__ = [
+    "DENSE_LIMIT",
+    "FORMATS",
+    "DenseMatrix",
+    "Format",
+    "SparseMatrix",
+    "bias_vector",
+    "conv_matrix",
+    "pool_matrix",
+    "save_matrix",
+]
 
 IntArray = npt.NDArray[np.int64]
+Format: TypeAlias = Literal["csr", "coo", "dense"]
+DenseMatrix: TypeAlias = npt.NDArray[np.inexact[Any]]
+"""A dense matrix (``format="dense"``): float or complex values."""
+SparseMatrix: TypeAlias = sp.csr_array | sp.coo_array
+"""A SciPy sparse array (``format="csr"`` or ``"coo"``)."""
 
-FORMATS = ("csr", "coo", "dense")
+FORMATS: tuple[str, ...] = ("csr", "coo", "dense")
 DENSE_LIMIT = 2**26
 """Largest dense matrix (elements) that ``format="dense"`` builds."""
 
 _GAP = np.iinfo(np.int64).min  # marks a tap that reads nothing (zero padding, or no input cell)
 _CHUNK = 1 << 21  # entries of the largest temporary (and cached segment) of the writing loop
 _INT32_MAX = np.iinfo(np.int32).max
+_BUDGET = 4 * 2**30
 
 
 # -- one axis ------------------------------------------------------------------------------------
@@ -135,10 +156,10 @@ def _classes(
     return cls, keys
 
 
-def _direct_axis(
-    size: int, out: int, k: int, s: int, d: int, pad: tuple[int, int], mode: str
-) -> tuple[_Axis, npt.NDArray[np.float64] | None]:
+def _direct_axis(ax: AxisGeometry, mode: str) -> tuple[_Axis, npt.NDArray[np.float64] | None]:
     """One axis of a direct convolution; the fold matrix (tap sets × taps) when taps merge."""
+    size, out, k, pad = ax.input, ax.output, ax.kernel, ax.pad
+    s, d = axis_steps(ax)
     source = padded_source(size, pad, mode)
     base = np.arange(out, dtype=np.int64) * s - pad[0]
     taps = np.arange(k, dtype=np.int64) * d
@@ -173,8 +194,14 @@ def _direct_axis(
     return _Axis(out, size, base, cls, tuple(rels), tuple(refs), 1, s), fold
 
 
-def _transposed_axis(size: int, out: int, k: int, s: int, d: int, pad_before: int) -> _Axis:
-    """One axis of a transposed convolution: output ``q`` gets tap ``t`` of input ``j`` when ``j·s + t·d − p_b = q``."""
+def _transposed_axis(ax: AxisGeometry) -> _Axis:
+    """One axis of a transposed convolution: output ``q`` gets tap ``t`` of input ``j`` when ``j·s + t·d − p_b = q``.
+
+    ``p_b`` may be negative (ONNX's ``same_upper`` with a kernel shorter than the stride): the
+    output then starts with cells no tap reaches.
+    """
+    size, out, k, pad_before = ax.input, ax.output, ax.kernel, ax.pad[0]
+    s, d = axis_steps(ax)
     taps = np.arange(k, dtype=np.int64) * d
     base = (np.arange(out, dtype=np.int64) + pad_before) // s
 
@@ -195,35 +222,29 @@ def _transposed_axis(size: int, out: int, k: int, s: int, d: int, pad_before: in
     return _Axis(out, size, base, cls, tuple(rels), tuple(refs), s, 1)
 
 
-def _pool_src(size: int, out: int, k: int, s: int, d: int, pad: tuple[int, int]) -> IntArray:
+def _pool_src(ax: AxisGeometry) -> IntArray:
     """The input cell of every (window, tap); ``-1`` in the padding."""
-    pos = (np.arange(out, dtype=np.int64) * s - pad[0])[:, None] + np.arange(k, dtype=np.int64) * d
-    return np.where((pos >= 0) & (pos < size), pos, -1)
+    s, d = axis_steps(ax)
+    pos = (np.arange(ax.output, dtype=np.int64) * s - ax.pad[0])[:, None] + np.arange(ax.kernel, dtype=np.int64) * d
+    return np.where((pos >= 0) & (pos < ax.input), pos, -1)
 
 
-def _avg_pool_axis(
-    size: int, out: int, k: int, s: int, pad: tuple[int, int], count_include_pad: bool, override: bool
-) -> tuple[_Axis, IntArray]:
+def _avg_pool_axis(ax: AxisGeometry, count_include_pad: bool, override: bool) -> tuple[_Axis, IntArray]:
     """One axis of an average pool and the distinct divisor factors its classes refer to."""
-    start = np.arange(out, dtype=np.int64) * s - pad[0]
-    taps = np.arange(k, dtype=np.int64)
+    size, out, k = ax.input, ax.output, ax.kernel
+    s, d = axis_steps(ax)
+    start = np.arange(out, dtype=np.int64) * s - ax.pad[0]
+    taps = np.arange(k, dtype=np.int64) * d
+    # The divisor of every window (kernels.axis_divisor, shared with the reference pools); an N-d
+    # divisor is the product of the axes'.
+    divisors = np.ones(out, dtype=np.int64) if override else axis_divisor(ax, count_include_pad)
 
     def keys_of(o: IntArray) -> IntArray:
-        first = start[o]
-        pos = first[:, None] + taps
+        pos = start[o][:, None] + taps
         rel = np.where((pos >= 0) & (pos < size), taps, _GAP)
-        # PyTorch's divisor: the window clipped at the end of the padded input, or (without
-        # count_include_pad) clipped to the input itself; an N-d divisor is the product of the axes'.
-        end = np.minimum(first + k, size + pad[1])
-        if override:
-            divisor = np.ones(len(o), dtype=np.int64)
-        elif count_include_pad:
-            divisor = end - first
-        else:
-            divisor = np.minimum(end, size) - np.maximum(first, 0)
-        return np.column_stack([rel, divisor])
+        return np.column_stack([rel, divisors[o]])
 
-    cls, keys = _classes(out, (-(-pad[0] // s), (size - k + pad[0]) // s + 1), 1, keys_of)
+    cls, keys = _classes(out, (-(-ax.pad[0] // s), (size - ax.extent + ax.pad[0]) // s + 1), 1, keys_of)
     factors = np.unique(keys[:, -1])
     rels, refs = [], []
     for row in keys:
@@ -242,7 +263,7 @@ def _index_dtype(rows: int, cols: int, nnz: int) -> np.dtype[Any]:
 
 
 def _check_format(fmt: object) -> str:
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise ConvArithError("format", f"must be one of {', '.join(FORMATS)}", repr(fmt))
     return str(fmt)
 
@@ -251,8 +272,6 @@ def _guard(
     rows: int, cols: int, nnz: int, dtype: np.dtype[Any], fmt: str, budget: float, work: int = 0
 ) -> np.dtype[Any]:
     """Refuse before allocating: the exact bytes of the result (and of the work arrays) vs the budget."""
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget >= 0:
-        raise ConvArithError("memory_budget", "must be a number of bytes, at least 0", repr(budget))
     index = _index_dtype(rows, cols, nnz)
     if fmt == "dense" and rows * cols > DENSE_LIMIT:
         raise ConvArithError(
@@ -273,7 +292,7 @@ def _guard(
             f"a {rows:,}×{cols:,} matrix with {nnz:,} nonzeros needs {need / 2**30:.3f} GiB: "
             f"{arrays / 2**30:.3f} GiB of CSR arrays ({dtype.name} values, {index.name} indices) and "
             f"{work / 2**30:.3f} GiB to build {fmt!r}, over the budget",
-            f"{budget:,} bytes ({budget / 2**30:.3f} GiB)",
+            f"{budget:,.0f} bytes ({budget / 2**30:.3f} GiB)",
         )
     return index
 
@@ -481,35 +500,129 @@ def _finish(matrix: Any, fmt: str) -> Any:
 # -- arguments -----------------------------------------------------------------------------------
 
 
-def _sample_shape(op: str, ndim: int, input_shape: Sequence[int]) -> tuple[int, ...]:
-    """``(C, *spatial)`` of one sample; a leading batch of 1 is dropped."""
-    try:
-        shape = tuple(operator.index(v) for v in input_shape)
-    except TypeError:
-        raise ConvArithError("input_shape", "must be a sequence of integers", repr(input_shape)) from None
-    if len(shape) == ndim + 2:
-        if shape[0] != 1:
-            raise ConvArithError("input_shape", "C acts on one sample: a leading batch must be 1", shape)
-        shape = shape[1:]
-    if len(shape) != ndim + 1:
-        raise ConvArithError("input_shape", f"{op} needs (C, {ndim} spatial sizes) or (1, C, …)", shape)
-    return shape
-
-
 def _value_dtype(dtype: npt.DTypeLike | None, default: np.dtype[Any]) -> np.dtype[Any]:
-    chosen = default if dtype is None else np.dtype(dtype)
+    try:
+        chosen = default if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ConvArithError("dtype", "must be a floating or complex dtype", repr(dtype)) from None
     if not np.issubdtype(chosen, np.inexact):
         raise ConvArithError("dtype", "must be a floating or complex dtype", repr(dtype))
     return chosen
 
 
+def _weight_array(weight: object) -> npt.NDArray[Any]:
+    try:
+        w = np.asarray(weight)
+    except (ValueError, TypeError):
+        raise ConvArithError(
+            "weight", "must be a rectangular array of numbers", "a ragged or non-numeric value"
+        ) from None
+    if w.dtype.kind not in "iufc":
+        raise ConvArithError("weight", "must be an array of numbers", str(w.dtype))
+    return w
+
+
+def _default_dtype(w: npt.NDArray[Any]) -> np.dtype[Any]:
+    """The weight's dtype when it is float32, complex64 or complex128, else float64."""
+    if w.dtype in (np.float32, np.complex64, np.complex128):
+        return w.dtype
+    return np.dtype(np.float64)
+
+
+def _check_budget(budget: object) -> float:
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 <= budget < math.inf:
+        raise ConvArithError("memory_budget", "must be a finite number of bytes, at least 0", repr(budget))
+    return float(budget)
+
+
+def _axis_bytes(bound: BoundLayer, budget: float) -> None:
+    """Refuse before building the per-axis tables when they alone would exceed the budget.
+
+    Each axis lists its padded cells (direct) and, for the border windows, their taps; a padding of
+    10⁹ or a kernel of 10¹⁵ would exhaust the memory there, before the exact count of the result.
+    Tables below :data:`~convarith.ops.kernels.CHECK_BYTES` always pass (the result's own guard
+    follows).
+    """
+    need = 0
+    for ax in bound.axes:
+        s, _ = axis_steps(ax)
+        border = min(ax.output, 2 * (ax.extent // s + 2))
+        cells = ax.padded if not ax.transposed and not bound.pooling else ax.input
+        need += 64 * max(cells, 0) + 32 * ax.output + 48 * border * ax.kernel
+    if need > max(budget, CHECK_BYTES):
+        raise ConvArithError(
+            "memory_budget",
+            f"the per-axis tables of {bound.op} over {bound.input_spatial} (padding {bound.pads}) need "
+            f"{need / 2**30:.3f} GiB before the matrix itself, over the budget",
+            f"{budget:,.0f} bytes ({budget / 2**30:.3f} GiB)",
+        )
+
+
 # -- public API ----------------------------------------------------------------------------------
 
+_CONV_DEFAULTS: dict[str, object] = {
+    "stride": 1,
+    "padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "output_padding": 0,
+    "padding_mode": "zeros",
+}
 
+
+@overload
 def conv_matrix(
-    op: str,
+    layer: Layer | BoundLayer | str,
     weight: npt.ArrayLike,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | None = None,
+    *,
+    stride: IntOrSeq = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    output_padding: IntOrSeq = 0,
+    padding_mode: str = "zeros",
+    dtype: npt.DTypeLike | None = None,
+    format: Literal["csr"] = "csr",
+    memory_budget: float = _BUDGET,
+) -> sp.csr_array: ...
+@overload
+def conv_matrix(
+    layer: Layer | BoundLayer | str,
+    weight: npt.ArrayLike,
+    input_shape: Sequence[int] | None = None,
+    *,
+    stride: IntOrSeq = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    output_padding: IntOrSeq = 0,
+    padding_mode: str = "zeros",
+    dtype: npt.DTypeLike | None = None,
+    format: Literal["coo"],
+    memory_budget: float = _BUDGET,
+) -> sp.coo_array: ...
+@overload
+def conv_matrix(
+    layer: Layer | BoundLayer | str,
+    weight: npt.ArrayLike,
+    input_shape: Sequence[int] | None = None,
+    *,
+    stride: IntOrSeq = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    output_padding: IntOrSeq = 0,
+    padding_mode: str = "zeros",
+    dtype: npt.DTypeLike | None = None,
+    format: Literal["dense"],
+    memory_budget: float = _BUDGET,
+) -> DenseMatrix: ...
+@overload
+def conv_matrix(
+    layer: Layer | BoundLayer | str,
+    weight: npt.ArrayLike,
+    input_shape: Sequence[int] | None = None,
     *,
     stride: IntOrSeq = 1,
     padding: PaddingArg = 0,
@@ -519,29 +632,49 @@ def conv_matrix(
     padding_mode: str = "zeros",
     dtype: npt.DTypeLike | None = None,
     format: str = "csr",
-    memory_budget: float = 4 * 2**30,
-) -> Any:
-    """The matrix ``C`` with ``op(x).ravel() == C @ x.ravel()`` for one sample.
+    memory_budget: float = _BUDGET,
+) -> SparseMatrix | DenseMatrix: ...
+def conv_matrix(
+    layer: Layer | BoundLayer | str,
+    weight: npt.ArrayLike,
+    input_shape: Sequence[int] | None = None,
+    *,
+    stride: IntOrSeq = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    output_padding: IntOrSeq = 0,
+    padding_mode: str = "zeros",
+    dtype: npt.DTypeLike | None = None,
+    format: str = "csr",
+    memory_budget: float = _BUDGET,
+) -> SparseMatrix | DenseMatrix:
+    """The matrix ``C`` with ``layer(x).ravel() == C @ x.ravel()`` for one sample.
 
     Rows are the row-major unrolling of the output ``(C_out, *out)``, columns that of the input
     ``(C_in, *in)``. The bias is not part of ``C``: add :func:`bias_vector` after ``C @ x``.
 
     Parameters
     ----------
-    op
-        ``conv1d`` … ``conv3d`` or ``conv_transpose1d`` … ``conv_transpose3d`` (any ``N``d).
+    layer
+        A (transposed) convolution: a :class:`~convarith.BoundLayer` (then no ``input_shape``),
+        a :class:`~convarith.Layer` (then ``input_shape``; channels it leaves open come from the
+        weight), or an op name (``conv1d`` … ``conv_transpose3d``, any ``N``d) with PyTorch's
+        keywords. Layer-first, only the layer's own rules apply (a negative zero padding crops,
+        negative transposed pads add output cells); with an op name, PyTorch's rules.
     weight
         In PyTorch's layout: ``(C_out, C_in/groups, *kernel)`` for a convolution,
-        ``(C_in, C_out/groups, *kernel)`` for a transposed one. The kernel size comes from it.
+        ``(C_in, C_out/groups, *kernel)`` for a transposed one.
     input_shape
-        ``(C_in, *spatial)``, or ``(1, C_in, *spatial)``.
+        The spatial sizes, ``(C_in, *spatial)`` or ``(1, C_in, *spatial)`` (an op name needs
+        ``C_in``).
     stride, padding, dilation, groups, output_padding, padding_mode
-        As in PyTorch; ``padding`` also takes ``(before, after)`` pairs per axis and the policies
-        ``"valid"``, ``"same"``, ``"same_tf"``, ``"same_lower"``, ``"full"``. Negative pairs crop
-        (non-zero modes only). ``reflect``, ``replicate`` and ``circular`` padding fold several
-        taps onto one input cell: their weights are summed into one entry.
+        PyTorch's keywords, with an op name only (with a layer they must stay at their defaults).
+        ``padding`` also takes ``(before, after)`` pairs per axis and the policies.
+        ``reflect``, ``replicate`` and ``circular`` padding fold several taps onto one input
+        cell: their weights are summed into one entry.
     dtype
-        Value dtype; by default the weight's (float32 stays float32, anything else is float64).
+        Value dtype; by default the weight's when it is float32 or complex, else float64.
     format
         ``"csr"`` (``scipy.sparse.csr_array``), ``"coo"`` (``coo_array``) or ``"dense"``
         (``numpy.ndarray``, at most :data:`DENSE_LIMIT` elements).
@@ -553,22 +686,23 @@ def conv_matrix(
     scipy.sparse.csr_array, scipy.sparse.coo_array or numpy.ndarray
         Shape ``(C_out·∏out, C_in·∏in)``. Entries are structural: every (output, input) pair the
         geometry connects is stored, even where the weight is 0. Indices are int32 whenever they
-        fit. A transposed convolution's matrix is exactly the transpose of the direct
-        convolution's that maps its output back to its input (same weight, stride, padding,
-        dilation, groups); ``Cᵀ @ g`` is also the input gradient for an output gradient ``g``.
+        fit. A transposed convolution's matrix is exactly the transpose of its adjoint's
+        (:meth:`~convarith.BoundLayer.adjoint`); ``Cᵀ @ g`` is the input gradient for an output
+        gradient ``g``.
 
     Raises
     ------
     ConvArithError
-        For any configuration PyTorch refuses (the geometry's checks), a weight that does not
-        match the input channels, a batch other than 1, a pooling op (see :func:`pool_matrix`),
-        a dense matrix above the limit, or a result above ``memory_budget`` (naming the
+        For what the layer (or PyTorch, with an op name) refuses, a weight that does not fit, a
+        batch other than 1, a pooling layer (see :func:`pool_matrix`), a keyword set next to a
+        layer, a dense matrix above the limit, or a result above ``memory_budget`` (naming the
         nonzeros and the GiB needed; the count is exact, also for folding modes).
 
     Examples
     --------
+    >>> from convarith import Layer
     >>> w = np.array([[[1.0, 2.0, 3.0]]])
-    >>> conv_matrix("conv1d", w, (1, 5), stride=2, padding=1, format="dense")
+    >>> conv_matrix(Layer("conv1d", kernel_size=3, stride=2, padding=1), w, (5,), format="dense")
     array([[2., 3., 0., 0., 0.],
            [0., 1., 2., 3., 0.],
            [0., 0., 0., 1., 2.]])
@@ -576,7 +710,7 @@ def conv_matrix(
     array([[2., 4., 0.],
            [1., 2., 3.],
            [0., 4., 2.]])
-    >>> conv_matrix("conv_transpose1d", w, (1, 2), stride=2, format="dense")
+    >>> conv_matrix(Layer("conv_transpose1d", kernel_size=3, stride=2).bind((2,)), w, format="dense")
     array([[1., 0.],
            [2., 0.],
            [3., 1.],
@@ -584,44 +718,63 @@ def conv_matrix(
            [0., 3.]])
     """
     fmt = _check_format(format)
-    w = np.asarray(weight)
-    kind, ndim = parse_op(op)
-    if kind in ("max_pool", "avg_pool"):
-        raise ConvArithError("op", "conv_matrix builds (transposed) convolutions; use pool_matrix for pooling", op)
-    sample = _sample_shape(op, ndim, input_shape)
-    layer = weighted_layer(
-        op,
-        sample,
-        w.shape,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-    )
-    spec, c_in, c_out, spatial = layer.spec, layer.in_channels, layer.out_channels, layer.in_spatial
-    g = spec.groups
-    value_dtype = _value_dtype(dtype, np.dtype(np.float32) if w.dtype == np.float32 else np.dtype(np.float64))
-    out_spatial = layer.out_spatial
+    budget = _check_budget(memory_budget)
+    w = _weight_array(weight)
+    keywords = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "output_padding": output_padding,
+        "padding_mode": padding_mode,
+    }
+    if isinstance(layer, str):
+        kind, ndim = parse_op(layer)
+        if kind in ("max_pool", "avg_pool"):
+            raise ConvArithError(
+                "op", "conv_matrix builds (transposed) convolutions; use pool_matrix for pooling", layer
+            )
+        sample = one_sample(layer, ndim, input_shape, channels=True)
+        if kind == "conv":
+            bound = weighted_layer(layer, sample, w.shape, **keywords)
+        else:
+            if padding_mode != "zeros":
+                raise ConvArithError("padding_mode", f"{kind} pads with zeros only", repr(padding_mode))
+            keywords.pop("padding_mode")
+            bound = weighted_layer(layer, sample, w.shape, **keywords)
+    else:
+        reject_keywords(keywords, _CONV_DEFAULTS)
+        if isinstance(layer, Layer):
+            if layer.pooling:
+                raise ConvArithError("op", "conv_matrix builds (transposed) convolutions; use pool_matrix", layer.op)
+            if input_shape is not None:
+                input_shape = one_sample(layer.op, layer.ndim, input_shape, channels=False)
+        bound = bind_weighted(layer, input_shape, w.shape)
+    return _conv_matrix(bound, w, _value_dtype(dtype, _default_dtype(w)), fmt, budget)
 
+
+def _conv_matrix(
+    bound: BoundLayer, w: npt.NDArray[Any], value_dtype: np.dtype[Any], fmt: str, budget: float
+) -> SparseMatrix | DenseMatrix:
+    layer = bound.layer
+    g, c_in, c_out = layer.groups, bound.in_channels, bound.out_channels
+    _axis_bytes(bound, budget)
     folds: list[npt.NDArray[np.float64] | None] = []
     axes: list[_Axis] = []
-    for n in range(spec.ndim):
-        k, s, d, pad = spec.kernel_size[n], spec.stride[n], spec.dilation[n], spec.pads[n]
-        if spec.transposed:
-            axes.append(_transposed_axis(spatial[n], out_spatial[n], k, s, d, pad[0]))
+    for ax in bound.axes:
+        if bound.transposed:
+            axes.append(_transposed_axis(ax))
             folds.append(None)
         else:
-            axis, fold = _direct_axis(spatial[n], out_spatial[n], k, s, d, pad, spec.padding_mode)
+            axis, fold = _direct_axis(ax, layer.padding_mode)
             axes.append(axis)
             folds.append(fold)
     ccol_g = c_in // g
     nnz = c_out * ccol_g * math.prod(int(ax.counts().sum()) for ax in axes)
-    rows, cols = c_out * math.prod(out_spatial), c_in * math.prod(spatial)
-    index = _guard(rows, cols, nnz, value_dtype, fmt, memory_budget, _work_bytes(nnz, value_dtype))
+    rows, cols = c_out * math.prod(bound.output_spatial), c_in * math.prod(bound.input_spatial)
+    index = _guard(rows, cols, nnz, value_dtype, fmt, budget, _work_bytes(nnz, value_dtype))
 
-    if spec.transposed:
+    if bound.transposed:
         # Row channel (group g, m) reads column channel (g, l) through w[g·C_in/g + l, m].
         kernel = w.shape[2:]
         table = (
@@ -637,14 +790,77 @@ def conv_matrix(
                 folded = np.tensordot(table, fold.astype(value_dtype), axes=([2 + n], [1]))
                 table = np.moveaxis(folded, -1, 2 + n)
     table = np.ascontiguousarray(table)
-    return _finish(_write_csr(table, g, axes, nnz, index), fmt)
+    return cast(SparseMatrix | DenseMatrix, _finish(_write_csr(table, g, axes, nnz, index), fmt))
 
 
+_POOL_DEFAULTS: dict[str, object] = {
+    "kernel_size": None,
+    "stride": None,
+    "padding": 0,
+    "dilation": 1,
+    "ceil_mode": False,
+    "count_include_pad": True,
+    "divisor_override": None,
+}
+
+
+@overload
 def pool_matrix(
-    op: str,
-    input_shape: Sequence[int],
+    layer: Layer | BoundLayer | str,
+    input_shape: Sequence[int] | None = None,
     *,
-    kernel_size: IntOrSeq,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq | None = None,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    at: npt.ArrayLike | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    format: Literal["csr"] = "csr",
+    memory_budget: float = _BUDGET,
+) -> sp.csr_array: ...
+@overload
+def pool_matrix(
+    layer: Layer | BoundLayer | str,
+    input_shape: Sequence[int] | None = None,
+    *,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq | None = None,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    at: npt.ArrayLike | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    format: Literal["coo"],
+    memory_budget: float = _BUDGET,
+) -> sp.coo_array: ...
+@overload
+def pool_matrix(
+    layer: Layer | BoundLayer | str,
+    input_shape: Sequence[int] | None = None,
+    *,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq | None = None,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    at: npt.ArrayLike | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    format: Literal["dense"],
+    memory_budget: float = _BUDGET,
+) -> DenseMatrix: ...
+@overload
+def pool_matrix(
+    layer: Layer | BoundLayer | str,
+    input_shape: Sequence[int] | None = None,
+    *,
+    kernel_size: IntOrSeq | None = None,
     stride: IntOrSeq | None = None,
     padding: PaddingArg = 0,
     dilation: IntOrSeq = 1,
@@ -654,24 +870,44 @@ def pool_matrix(
     at: npt.ArrayLike | None = None,
     dtype: npt.DTypeLike = np.float64,
     format: str = "csr",
-    memory_budget: float = 4 * 2**30,
-) -> Any:
+    memory_budget: float = _BUDGET,
+) -> SparseMatrix | DenseMatrix: ...
+def pool_matrix(
+    layer: Layer | BoundLayer | str,
+    input_shape: Sequence[int] | None = None,
+    *,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq | None = None,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    at: npt.ArrayLike | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    format: str = "csr",
+    memory_budget: float = _BUDGET,
+) -> SparseMatrix | DenseMatrix:
     """The matrix of an average pool, or of a max pool at the input ``at`` (its Jacobian there).
 
     Parameters
     ----------
-    op
-        ``avg_pool1d`` … ``avg_pool3d`` or ``max_pool1d`` … ``max_pool3d`` (any ``N``d).
+    layer
+        A pool: a :class:`~convarith.BoundLayer` (then no ``input_shape``), a
+        :class:`~convarith.Layer` (then ``input_shape``), or an op name (``avg_pool1d`` …,
+        ``max_pool1d`` …, any ``N``d) with PyTorch's keywords and rules. A layer may be an
+        average pool with dilation (ONNX's ``AveragePool``): its divisor counts the dilated taps
+        inside the padded input (or the input), as ONNX's reference evaluator does.
     input_shape
-        ``(C, *spatial)``, or ``(1, C, *spatial)``.
+        The spatial sizes, ``(C, *spatial)`` or ``(1, C, *spatial)`` (an op name needs ``C``).
     kernel_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override
-        As in PyTorch (``stride=None`` is the kernel size). ``padding`` also takes
-        ``(before, after)`` pairs and policies; an average divides by the window clipped at the
-        end of the padded input (or, without ``count_include_pad``, clipped to the input), or by
+        PyTorch's keywords, with an op name only (``stride=None`` is the kernel size). An average
+        divides by the window's taps inside the padded input (clipped at its end, which only
+        bites with ``ceil_mode``), or, without ``count_include_pad``, inside the input, or by
         ``divisor_override``.
     at
-        For max pooling, the input (shape ``input_shape``) at which to select: each row has one 1
-        at the element PyTorch picks: the first maximum in window order, or the last NaN of a
+        For max pooling, the input (shape ``(C, *spatial)``) at which to select: each row has one
+        1 at the element PyTorch picks: the first maximum in window order, or the last NaN of a
         window holding NaNs. ``C @ at.ravel()`` is the pooled output and ``Cᵀ @ g`` the input
         gradient there. A window that holds only padding (possible with dilation) selects
         nothing: its row is empty (PyTorch outputs ``-inf`` there, a constant).
@@ -686,98 +922,100 @@ def pool_matrix(
     Raises
     ------
     ConvArithError
-        For configurations PyTorch refuses, a missing or misshaped ``at`` for max pooling (or one
-        given for average pooling), a zero ``divisor_override``, or a result too large.
+        For what the layer (or PyTorch) refuses, a missing or misshaped ``at`` for max pooling
+        (or one given for average pooling), a keyword set next to a layer, or a result too large.
 
     Examples
     --------
+    >>> from convarith import Layer
     >>> pool_matrix("avg_pool1d", (1, 5), kernel_size=2, ceil_mode=True, format="dense")
     array([[0.5, 0.5, 0. , 0. , 0. ],
            [0. , 0. , 0.5, 0.5, 0. ],
            [0. , 0. , 0. , 0. , 1. ]])
-    >>> pool_matrix("max_pool1d", (1, 4), kernel_size=2, at=[[3.0, 3.0, 1.0, 7.0]], format="dense")
+    >>> pool_matrix(Layer("max_pool1d", kernel_size=2), (4,), at=[[3.0, 3.0, 1.0, 7.0]], format="dense")
     array([[1., 0., 0., 0.],
            [0., 0., 0., 1.]])
     """
     fmt = _check_format(format)
-    spec = ConvSpec.create(
-        op,
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-    )
-    if not spec.pooling:
-        raise ConvArithError("op", "pool_matrix builds pooling layers; use conv_matrix for convolutions", op)
-    sample = _sample_shape(spec.op, spec.ndim, input_shape)
-    out_shape = output_shape_of(spec, sample)
-    channels, spatial, out_spatial = sample[0], sample[1:], out_shape[1:]
-    spec = spec.resolve(spatial)
+    budget = _check_budget(memory_budget)
+    keywords = {
+        "kernel_size": kernel_size,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil_mode,
+        "count_include_pad": count_include_pad,
+        "divisor_override": divisor_override,
+    }
+    if isinstance(layer, str):
+        kind, ndim = parse_op(layer)
+        if kind not in ("max_pool", "avg_pool"):
+            raise ConvArithError("op", "pool_matrix builds pooling layers; use conv_matrix for convolutions", layer)
+        sample = one_sample(layer, ndim, input_shape, channels=True)
+        if kernel_size is None:
+            raise ConvArithError("kernel_size", "is required with an op name", None)
+        built = Layer(layer, **keywords)  # type: ignore[arg-type]
+        raise_refusals(built, sample, framework="torch")
+        bound = built.bind(sample)
+    else:
+        reject_keywords(keywords, _POOL_DEFAULTS)
+        if isinstance(layer, Layer) and input_shape is not None:
+            input_shape = one_sample(layer.op, layer.ndim, input_shape, channels=False)
+        bound = bind_pool(layer, input_shape)
     value_dtype = _value_dtype(dtype, np.dtype(np.float64))
-    rows, cols = channels * math.prod(out_spatial), channels * math.prod(spatial)
-
-    if spec.kind == "max_pool":
-        if divisor_override is not None:
-            raise ConvArithError("divisor_override", "applies to avg_pool only", divisor_override)
+    channels = bound.in_channels
+    rows, cols = channels * math.prod(bound.output_spatial), channels * math.prod(bound.input_spatial)
+    if bound.kind == "max_pool":
         if at is None:
             raise ConvArithError("at", "max_pool's matrix is its Jacobian at an input: pass at=", None)
-        x = np.asarray(at)
-        if x.shape not in (sample, (1, *sample)):
-            raise ConvArithError("at", f"must have the input shape {sample}", x.shape)
+        try:
+            x = np.asarray(at)
+        except (ValueError, TypeError):
+            raise ConvArithError(
+                "at", "must be a rectangular array of numbers", "a ragged or non-numeric value"
+            ) from None
+        sample_in = bound.sample_input_shape
+        if x.shape not in (sample_in, (1, *sample_in)):
+            raise ConvArithError("at", f"must have the input shape {sample_in}", x.shape)
+        if x.dtype.kind not in "iuf":
+            raise ConvArithError("at", "must be an array of real numbers", str(x.dtype))
+        _axis_bytes(bound, budget)
         work = rows * (3 * 8 + 1 + x.dtype.itemsize)  # best values, indices, a gather, a mask
-        index = _guard(rows, cols, rows, value_dtype, fmt, memory_budget, work)
-        return _finish(_max_pool_csr(spec, x.reshape(channels, -1), spatial, out_spatial, value_dtype, index), fmt)
+        index = _guard(rows, cols, rows, value_dtype, fmt, budget, work)
+        return cast(
+            SparseMatrix | DenseMatrix, _finish(_max_pool_csr(bound, x.reshape(channels, -1), value_dtype, index), fmt)
+        )
 
     if at is not None:
         raise ConvArithError("at", "applies to max_pool only (an average pool is linear)", "an array")
-    if divisor_override is not None and (
-        isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0
-    ):
-        raise ConvArithError("divisor_override", "must be a non-zero integer", repr(divisor_override))
+    _axis_bytes(bound, budget)
+    override = bound.layer.divisor_override
     axes, factors = [], []
-    for n in range(spec.ndim):
-        axis, fac = _avg_pool_axis(
-            spatial[n],
-            out_spatial[n],
-            spec.kernel_size[n],
-            spec.stride[n],
-            spec.pads[n],
-            spec.count_include_pad,
-            divisor_override is not None,
-        )
+    for ax in bound.axes:
+        axis, fac = _avg_pool_axis(ax, bound.layer.count_include_pad, override is not None)
         axes.append(axis)
         factors.append(fac)
     nnz = channels * math.prod(int(ax.counts().sum()) for ax in axes)
-    index = _guard(rows, cols, nnz, value_dtype, fmt, memory_budget, _work_bytes(nnz, value_dtype))
-    divisor = np.ones((), dtype=np.int64) * (1 if divisor_override is None else divisor_override)
+    index = _guard(rows, cols, nnz, value_dtype, fmt, budget, _work_bytes(nnz, value_dtype))
+    divisor = np.ones((), dtype=np.int64) * (1 if override is None else override)
     for fac in factors:
         divisor = np.multiply.outer(divisor, fac)
-    values = (1.0 / divisor).astype(value_dtype)
+    with np.errstate(divide="ignore"):  # a divisor 0 belongs to a window with no entry
+        values = (1.0 / divisor).astype(value_dtype)
     table = np.broadcast_to(values, (channels, 1, *values.shape))
-    return _finish(_write_csr(table, channels, axes, nnz, index), fmt)
+    return cast(SparseMatrix | DenseMatrix, _finish(_write_csr(table, channels, axes, nnz, index), fmt))
 
 
-def _max_pool_csr(
-    spec: ConvSpec,
-    x: npt.NDArray[Any],
-    spatial: Sequence[int],
-    out_spatial: Sequence[int],
-    dtype: np.dtype[Any],
-    index: np.dtype[Any],
-) -> Any:
+def _max_pool_csr(bound: BoundLayer, x: npt.NDArray[Any], dtype: np.dtype[Any], index: np.dtype[Any]) -> sp.csr_array:
     """One 1 per row, where PyTorch's max pool picks (scanning the taps in row-major order)."""
+    spatial, out_spatial = bound.input_spatial, bound.output_spatial
     ndim = len(spatial)
     channels = x.shape[0]
     strides = [math.prod(spatial[n + 1 :]) for n in range(ndim)]
-    sources = [
-        _pool_src(spatial[n], out_spatial[n], spec.kernel_size[n], spec.stride[n], spec.dilation[n], spec.pads[n])
-        for n in range(ndim)
-    ]
+    sources = [_pool_src(ax) for ax in bound.axes]
     best = np.zeros((channels, *out_spatial), dtype=x.dtype)
     where = np.full((channels, *out_spatial), -1, dtype=np.int64)
-    for taps in itertools.product(*(range(k) for k in spec.kernel_size)):
+    for taps in itertools.product(*(range(k) for k in bound.layer.kernel_size)):
         flat = np.zeros(tuple(out_spatial), dtype=np.int64)
         valid = np.ones(tuple(out_spatial), dtype=bool)
         for n, t in enumerate(taps):
@@ -806,7 +1044,7 @@ def _max_pool_csr(
     return matrix
 
 
-def bias_vector(bias: npt.ArrayLike, output_shape: Sequence[int]) -> npt.NDArray[Any]:
+def bias_vector(bias: npt.ArrayLike, output_shape: Sequence[int]) -> npt.NDArray[np.number[Any]]:
     """The vector added after ``C @ x``: each channel's bias repeated over its output cells.
 
     Parameters
@@ -831,8 +1069,21 @@ def bias_vector(bias: npt.ArrayLike, output_shape: Sequence[int]) -> npt.NDArray
     >>> bias_vector([1.0, -1.0], (2, 3)).tolist()
     [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]
     """
-    b = np.asarray(bias)
-    shape = tuple(operator.index(v) for v in output_shape)
+    try:
+        b = np.asarray(bias)
+    except (ValueError, TypeError):
+        raise ConvArithError(
+            "bias", "must be a rectangular array of numbers", "a ragged or non-numeric value"
+        ) from None
+    if b.dtype.kind not in "iufc":
+        raise ConvArithError("bias", "must be an array of numbers", str(b.dtype))
+    given: object = output_shape
+    if not isinstance(given, Sequence) or isinstance(given, str):
+        raise ConvArithError("output_shape", "must be a sequence of integers", repr(given))
+    try:
+        shape = tuple(operator.index(v) for v in output_shape)
+    except TypeError:
+        raise ConvArithError("output_shape", "must be a sequence of integers", repr(output_shape)) from None
     if b.ndim == 1 and len(shape) >= 2 and shape[0] == 1 and b.shape[0] != 1:
         shape = shape[1:]  # a leading batch of 1
     if b.ndim != 1 or len(shape) < 1 or b.shape[0] != shape[0]:
@@ -840,7 +1091,7 @@ def bias_vector(bias: npt.ArrayLike, output_shape: Sequence[int]) -> npt.NDArray
     return np.repeat(b, math.prod(shape[1:]))
 
 
-def save_matrix(matrix: Any, path: str | Path) -> Path:
+def save_matrix(matrix: SparseMatrix | npt.ArrayLike, path: str | Path) -> Path:
     """Write a matrix to ``.npz`` (``scipy.sparse.save_npz``) or ``.mtx`` (Matrix Market).
 
     Parameters
@@ -863,22 +1114,40 @@ def save_matrix(matrix: Any, path: str | Path) -> Path:
     Examples
     --------
     >>> import tempfile, scipy.sparse
-    >>> C = conv_matrix("conv1d", np.ones((1, 1, 2)), (1, 3))
+    >>> C = conv_matrix(Layer("conv1d", kernel_size=2), np.ones((1, 1, 2)), (3,))
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     back = scipy.sparse.load_npz(save_matrix(C, Path(tmp) / "C.npz"))
     >>> (back != C).nnz
     0
     """
+    if not isinstance(path, str | os.PathLike):
+        raise ConvArithError("path", "must be a file path (str or pathlib.Path)", repr(path))
+    if not sp.issparse(matrix):
+        try:
+            array = np.asarray(matrix)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.ndim != 2 or array.dtype.kind not in "biufc":
+            raise ConvArithError(
+                "matrix", "must be a SciPy sparse matrix or a numeric 2-d array", type(matrix).__name__
+            )
+        matrix = array
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".npz":
         sparse = matrix if sp.issparse(matrix) else sp.csr_array(np.asarray(matrix))
-        sp.save_npz(target, sparse)
+        try:
+            sp.save_npz(target, sparse)
+        except OSError as err:
+            raise ConvArithError("path", f"cannot be written ({err.strerror})", str(path)) from None
     elif suffix == ".mtx":
         import scipy.io
 
-        with target.open("wb") as handle:  # a handle: mmwrite would append ".mtx" to ".MTX"
-            scipy.io.mmwrite(handle, matrix)
+        try:
+            with target.open("wb") as handle:  # a handle: mmwrite would append ".mtx" to ".MTX"
+                scipy.io.mmwrite(handle, matrix)
+        except OSError as err:
+            raise ConvArithError("path", f"cannot be written ({err.strerror})", str(path)) from None
     else:
         raise ConvArithError("path", "must end in .npz (scipy.sparse) or .mtx (Matrix Market)", str(path))
     return target

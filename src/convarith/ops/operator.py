@@ -1,20 +1,24 @@
 """Matrix-free convolution operators with exact adjoints, and the dot test that checks an adjoint.
 
-:func:`conv_operator` wraps one layer, for one sample, as a SciPy
-:class:`~scipy.sparse.linalg.LinearOperator`: ``matvec`` is the layer (the GEMM route of
-:mod:`convarith.ops.reference`), ``rmatvec`` its exact adjoint, ``matmat``/``rmatmat`` run a
-batch at once. For a convolution with zero padding the adjoint is the transposed convolution;
-with ``reflect``, ``replicate`` or ``circular`` padding (or a crop) the input is first gathered
-through the padding's index map, so the adjoint ends with the scatter-add through the same map.
-For a transposed convolution the adjoint is the direct convolution (cut to the transposed input
-when ``output_padding`` ≥ stride leaves it windows the input has no cell for).
+:class:`ConvOperator` is one layer, for one sample, as a SciPy
+:class:`~scipy.sparse.linalg.LinearOperator`: ``matvec`` is the layer (the GEMM kernels of
+:mod:`convarith.ops.kernels`), ``rmatvec`` its exact adjoint, ``matmat``/``rmatmat`` run a batch
+at once. The adjoint is the layer's :meth:`~convarith.BoundLayer.adjoint` (the layer whose matrix
+is exactly ``Cᵀ``): for a convolution the transposed convolution, for a transposed convolution
+the direct one. With ``reflect``, ``replicate`` or ``circular`` padding the input is first
+gathered through the padding's index map, so the adjoint is the ``zeros`` layer's adjoint over the
+padded input followed by the scatter-add through the same map.
 
 Examples
 --------
 >>> import numpy as np
->>> A = conv_operator("conv2d", np.ones((2, 1, 3, 3)), (1, 5, 5), stride=2, padding_mode="circular", padding=1)
->>> A.shape
-(18, 25)
+>>> from convarith import Layer
+>>> layer = Layer("conv2d", kernel_size=3, stride=2, padding=1, padding_mode="circular")
+>>> A = conv_operator(layer, np.ones((2, 1, 3, 3)), (1, 5, 5))
+>>> A.shape, A.input_shape, A.output_shape
+((18, 25), (1, 5, 5), (2, 3, 3))
+>>> A.matvec(np.ones((1, 5, 5))).shape  # N-d in, N-d out
+(2, 3, 3)
 >>> dot_test(A, rng=0) < 1e-12
 True
 """
@@ -22,9 +26,7 @@ True
 from __future__ import annotations
 
 import math
-import operator as _operator
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,21 +34,183 @@ import numpy.typing as npt
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from ..errors import ConvArithError
-from ..geometry import ConvSpec, transpose_of
-from ..geometry.shapes import WeightedLayer, weighted_layer
-from ..geometry.spec import IntOrSeq, PaddingArg, parse_op
-from .reference import _conv_gemm, _conv_transpose_gemm, _float_array, _pad_adjoint
+from ..geometry.bound import BoundLayer
+from ..geometry.shapes import weighted_layer
+from ..layer import IntOrSeq, Layer, PaddingArg, parse_op
+from . import kernels
+from .binding import bind_weighted, one_sample, reject_keywords
+from .reference import FloatArray
 
-__all__ = ["conv_operator", "dot_test"]
+__all__ = ["ConvOperator", "conv_operator", "dot_test"]
 
-Array = npt.NDArray[Any]
-Batch = Callable[[Array], Array]
+Batch = Callable[[kernels.Array], kernels.Array]
+
+_DEFAULTS: dict[str, object] = {
+    "stride": 1,
+    "padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "output_padding": 0,
+    "padding_mode": "zeros",
+}
+
+
+def _adjoint_of(bound: BoundLayer, weight: kernels.Array) -> Batch:
+    """The batch function of ``Cᵀ``: the adjoint layer, and for a folding padding the fold after it."""
+    if bound.transposed:
+        adjoint = bound.adjoint()
+        return lambda xs: kernels.conv_gemm(xs, weight, adjoint)
+    mode = bound.layer.padding_mode
+    if mode == "zeros":
+        adjoint = bound.adjoint()
+        return lambda ys: kernels.conv_transpose_gemm(ys, weight, adjoint)
+    padded = tuple(ax.padded for ax in bound.axes)
+    valid = bound.resolved.replace(padding=0, padding_mode="zeros").bind((bound.in_channels, *padded)).adjoint()
+    spatial, pads = bound.input_spatial, bound.pads
+    return lambda ys: kernels.pad_adjoint(kernels.conv_transpose_gemm(ys, weight, valid), spatial, pads, mode)
+
+
+class ConvOperator(LinearOperator):  # type: ignore[misc]
+    """A (transposed) convolution of one sample as a SciPy linear operator with its exact adjoint.
+
+    Vectors are the row-major unrolling of ``(C, *spatial)``, as in
+    :func:`~convarith.ops.matrix.conv_matrix`. ``matvec``/``rmatvec`` also take an N-d array of
+    :attr:`input_shape` / :attr:`output_shape` and then return N-d; ``matmat``/``rmatmat`` take
+    columns ``(size, k)`` or a batch ``(k, *input_shape)`` (PyTorch's order; N-d out then).
+    A complex vector is applied to its real and imaginary parts.
+
+    Parameters
+    ----------
+    layer
+        The bound (transposed) convolution.
+    weight
+        Its weight, PyTorch's layout, float32 or float64 (the operator's dtype).
+
+    Attributes
+    ----------
+    layer : BoundLayer
+        The bound layer (as given; its padding policy kept).
+    input_shape, output_shape : tuple of int
+        ``(C_in, *in)`` and ``(C_out, *out)`` of one sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convarith import Layer
+    >>> A = ConvOperator(Layer("conv_transpose1d", 1, 1, kernel_size=2, stride=2).bind((3,)), np.array([[[1.0, 2.0]]]))
+    >>> A.matvec(np.array([1.0, 10.0, 100.0]))
+    array([  1.,   2.,  10.,  20., 100., 200.])
+    >>> A.rmatvec(np.arange(6.0).reshape(1, 6))
+    array([[ 2.,  8., 14.]])
+    """
+
+    def __init__(self, layer: BoundLayer, weight: npt.ArrayLike) -> None:
+        if not isinstance(layer, BoundLayer):
+            raise ConvArithError("layer", "must be a bound (transposed) convolution (Layer.bind)", type(layer).__name__)
+        w = kernels.float_array("weight", weight)
+        bind_weighted(layer, None, w.shape)  # checks the kind and the weight's shape
+        self.layer = layer
+        self.weight = w
+        self.input_shape: tuple[int, ...] = layer.sample_input_shape
+        self.output_shape: tuple[int, ...] = layer.sample_output_shape
+        if layer.transposed:
+            self._forward: Batch = lambda ys: kernels.conv_transpose_gemm(ys, w, layer)
+        else:
+            self._forward = lambda xs: kernels.conv_gemm(xs, w, layer)
+        self._backward = _adjoint_of(layer, w)
+        super().__init__(w.dtype, (math.prod(self.output_shape), math.prod(self.input_shape)))
+
+    # -- SciPy's hooks (flat columns) ------------------------------------------------------------------
+
+    def _apply(self, batch: Batch, v: npt.NDArray[np.generic], shape: tuple[int, ...], size: int) -> kernels.Array:
+        if np.iscomplexobj(v):  # a real operator acts on both parts
+            return self._apply(batch, v.real, shape, size) + 1j * self._apply(batch, v.imag, shape, size)
+        k = v.shape[1]
+        samples = np.ascontiguousarray(v.T, dtype=self.dtype).reshape(k, *shape)
+        return batch(samples).reshape(k, size).T
+
+    def _matmat(self, v: npt.NDArray[np.generic]) -> kernels.Array:
+        return self._apply(self._forward, v, self.input_shape, self.shape[0])
+
+    def _rmatmat(self, v: npt.NDArray[np.generic]) -> kernels.Array:
+        return self._apply(self._backward, v, self.output_shape, self.shape[1])
+
+    def _matvec(self, v: npt.NDArray[np.generic]) -> kernels.Array:
+        return self._matmat(np.asarray(v).reshape(-1, 1))[:, 0]
+
+    def _rmatvec(self, v: npt.NDArray[np.generic]) -> kernels.Array:
+        return self._rmatmat(np.asarray(v).reshape(-1, 1))[:, 0]
+
+    # -- the public methods, N-d aware ------------------------------------------------------------------
+
+    @staticmethod
+    def _array(v: object) -> npt.NDArray[np.generic]:
+        try:
+            a = np.asarray(v)
+        except (ValueError, TypeError):
+            raise ConvArithError(
+                "x", "must be a rectangular array of numbers", "a ragged or non-numeric value"
+            ) from None
+        if a.dtype.kind not in "biufc":
+            raise ConvArithError("x", "must be an array of numbers", str(a.dtype))
+        return a
+
+    def _vector(
+        self, v: object, shape: tuple[int, ...], apply: Callable[[kernels.Array], kernels.Array], out: tuple[int, ...]
+    ) -> kernels.Array:
+        a = self._array(v)
+        size = math.prod(shape)
+        if a.shape == shape:
+            return apply(a.reshape(size, 1))[:, 0].reshape(out)
+        if a.shape in ((size,), (size, 1)):
+            result = apply(a.reshape(size, 1))
+            return result[:, 0] if a.ndim == 1 else result
+        raise ConvArithError("x", f"must be a vector of {size} values or an array of shape {shape}", a.shape)
+
+    def _columns(
+        self, v: object, shape: tuple[int, ...], apply: Callable[[kernels.Array], kernels.Array], out: tuple[int, ...]
+    ) -> kernels.Array:
+        a = self._array(v)
+        size = math.prod(shape)
+        if a.ndim == 2 and a.shape[0] == size:
+            return apply(a)
+        if a.ndim == len(shape) + 1 and a.shape[1:] == shape:
+            k = a.shape[0]
+            return apply(a.reshape(k, size).T).T.reshape(k, *out)
+        raise ConvArithError("x", f"must be columns ({size}, k) or a batch (k, *{shape})", a.shape)
+
+    def matvec(self, x: npt.ArrayLike) -> FloatArray:
+        """The layer applied to one sample: a vector of ``∏input_shape`` values, or an array of :attr:`input_shape`."""
+        return self._vector(x, self.input_shape, self._matmat, self.output_shape)
+
+    def rmatvec(self, x: npt.ArrayLike) -> FloatArray:
+        """The adjoint (the input gradient of an output gradient), flat or of :attr:`output_shape`."""
+        return self._vector(x, self.output_shape, self._rmatmat, self.input_shape)
+
+    def matmat(self, X: npt.ArrayLike) -> FloatArray:
+        """The layer on columns ``(∏input_shape, k)`` or on a batch ``(k, *input_shape)``."""
+        return self._columns(X, self.input_shape, self._matmat, self.output_shape)
+
+    def rmatmat(self, X: npt.ArrayLike) -> FloatArray:
+        """The adjoint on columns ``(∏output_shape, k)`` or on a batch ``(k, *output_shape)``."""
+        return self._columns(X, self.output_shape, self._rmatmat, self.input_shape)
+
+    def dot(self, x: object) -> object:
+        """``A @ x``: an N-d array of :attr:`input_shape` (or a batch of them) as in :meth:`matvec`, else SciPy's."""
+        if isinstance(x, np.ndarray) and x.ndim >= 2 and x.shape[-len(self.input_shape) :] == self.input_shape:
+            if x.shape == self.input_shape:
+                return self.matvec(x)
+            return self.matmat(x)
+        return super().dot(x)
+
+    def __repr__(self) -> str:
+        return f"<ConvOperator {self.layer.caption()} {self.output_shape}×{self.input_shape} {self.dtype}>"
 
 
 def conv_operator(
-    op: str,
+    layer: Layer | BoundLayer | str,
     weight: npt.ArrayLike,
-    input_shape: Sequence[int],
+    input_shape: tuple[int, ...] | list[int] | None = None,
     *,
     stride: IntOrSeq = 1,
     padding: PaddingArg = 0,
@@ -54,34 +218,36 @@ def conv_operator(
     groups: int = 1,
     output_padding: IntOrSeq = 0,
     padding_mode: str = "zeros",
-) -> Any:
+) -> ConvOperator:
     """A convolution or transposed convolution of one sample as a matrix-free linear operator.
 
     Parameters
     ----------
-    op
-        ``conv1d``, ``conv2d``, … or ``conv_transpose1d``, … (any number of spatial axes).
+    layer
+        A :class:`~convarith.BoundLayer` (then no ``input_shape``), a :class:`~convarith.Layer`
+        (then ``input_shape``; channels it leaves open come from the weight; only the layer's own
+        rules apply, so crops and ONNX's negative transposed pads are computed), or an op name
+        (``conv1d`` …, ``conv_transpose1d`` …) with PyTorch's keywords and rules.
     weight
         PyTorch's layout: ``(C_out, C_in/groups, *k)`` for ``conv``, ``(C_in, C_out/groups, *k)``
         for ``conv_transpose``; float32 or float64 (the operator's dtype).
     input_shape
-        One sample, ``(C_in, *spatial)``.
+        One sample: the spatial sizes or ``(C_in, *spatial)`` (an op name needs ``C_in``);
+        ``(1, C_in, *spatial)`` is accepted.
     stride, padding, dilation, groups, output_padding, padding_mode
-        As for :func:`convarith.ops.reference.conv` / :func:`~convarith.ops.reference.conv_transpose`.
-        No bias: an operator is linear.
+        PyTorch's keywords, with an op name only. No bias: an operator is linear.
 
     Returns
     -------
-    scipy.sparse.linalg.LinearOperator
-        Shape ``(C_out·∏out, C_in·∏in)`` (row-major unrolling, as :func:`~convarith.ops.matrix.conv_matrix`),
-        with ``matvec``, ``rmatvec`` (exact adjoint), ``matmat`` and ``rmatmat``. It also carries
-        ``spec`` (the resolved :class:`~convarith.geometry.ConvSpec`), ``input_shape`` and
-        ``output_shape``.
+    ConvOperator
+        Shape ``(C_out·∏out, C_in·∏in)`` with ``matvec``, ``rmatvec`` (exact adjoint), ``matmat``
+        and ``rmatmat``, carrying ``layer``, ``input_shape`` and ``output_shape``.
 
     Raises
     ------
     ConvArithError
-        For a pooling op, a weight of the wrong rank, or any configuration PyTorch refuses.
+        For a pooling layer, a weight that does not fit, a keyword set next to a layer, or what
+        the layer (or PyTorch, with an op name) refuses.
 
     Examples
     --------
@@ -92,107 +258,45 @@ def conv_operator(
     >>> A.rmatvec(np.arange(6.0))
     array([ 2.,  8., 14.])
     """
-    kind, ndim = parse_op(op)
-    if kind not in ("conv", "conv_transpose"):
-        raise ConvArithError("op", "conv_operator takes conv… or conv_transpose… (pooling: see pool_matrix)", repr(op))
-    w = _float_array("weight", weight)
-    if w.ndim != ndim + 2:
-        raise ConvArithError("weight", f"{op} needs a weight with {ndim + 2} axes", w.shape)
-    try:
-        shape = tuple(_operator.index(v) for v in input_shape)
-    except TypeError:
-        raise ConvArithError("input_shape", "must be a sequence of integers", repr(input_shape)) from None
-    if len(shape) != ndim + 1:
-        raise ConvArithError("input_shape", f"{op} acts on one sample: (C_in, {ndim} spatial sizes)", shape)
-    layer = weighted_layer(
-        kind,
-        shape,
-        w.shape,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-    )
-    spec = layer.spec
-    if kind == "conv":
-        forward: Batch = lambda xs: _conv_gemm(xs, w, spec, layer.out_spatial)
-        adjoint = _conv_adjoint(w, layer)
+    w = kernels.float_array("weight", weight)
+    keywords = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "output_padding": output_padding,
+        "padding_mode": padding_mode,
+    }
+    if isinstance(layer, str):
+        kind, ndim = parse_op(layer)
+        if kind not in ("conv", "conv_transpose"):
+            raise ConvArithError(
+                "op", "conv_operator takes conv… or conv_transpose… (pooling: see pool_matrix)", repr(layer)
+            )
+        sample = one_sample(layer, ndim, input_shape, channels=True)
+        if kind == "conv_transpose":
+            if padding_mode != "zeros":
+                raise ConvArithError("padding_mode", f"{kind} pads with zeros only", repr(padding_mode))
+            keywords.pop("padding_mode")
+        bound = weighted_layer(layer, sample, w.shape, **keywords)
     else:
-        forward = lambda ys: _conv_transpose_gemm(ys, w, spec, layer.out_spatial)
-        adjoint = _conv_transpose_adjoint(w, layer)
-    in_shape = (layer.in_channels, *layer.in_spatial)
-    out_shape = (layer.out_channels, *layer.out_spatial)
-    matvec, matmat = _columns(forward, in_shape, math.prod(out_shape), w.dtype)
-    rmatvec, rmatmat = _columns(adjoint, out_shape, math.prod(in_shape), w.dtype)
-    linear = LinearOperator(
-        (math.prod(out_shape), math.prod(in_shape)),
-        matvec=matvec,
-        rmatvec=rmatvec,
-        matmat=matmat,
-        rmatmat=rmatmat,
-        dtype=w.dtype,
-    )
-    linear.spec, linear.input_shape, linear.output_shape = spec, in_shape, out_shape
-    return linear
+        reject_keywords(keywords, _DEFAULTS)
+        if isinstance(layer, Layer) and input_shape is not None:
+            input_shape = one_sample(layer.op, layer.ndim, input_shape, channels=False)
+        bound = bind_weighted(layer, input_shape, w.shape)
+    return ConvOperator(bound, w)
 
 
-def _conv_adjoint(weight: Array, layer: WeightedLayer) -> Batch:
-    """Adjoint of a convolution: the transposed convolution back to the (padded) input, then, for
-    a padding mode that folds, the scatter-add of the padded gradient through the index map."""
-    spec = layer.spec
-    if spec.padding_mode == "zeros":
-        back = transpose_of(spec, layer.in_spatial)
-        return lambda ys: _conv_transpose_gemm(ys, weight, back, layer.in_spatial)
-    padded = tuple(i + b + a for i, (b, a) in zip(layer.in_spatial, spec.pads, strict=True))
-    valid = replace(spec, padding=((0, 0),) * spec.ndim, padding_mode="zeros")
-    back = transpose_of(valid, padded)
-    return lambda ys: _pad_adjoint(
-        _conv_transpose_gemm(ys, weight, back, padded), layer.in_spatial, spec.pads, spec.padding_mode
-    )
-
-
-def _conv_transpose_adjoint(weight: Array, layer: WeightedLayer) -> Batch:
-    """Adjoint of a transposed convolution: the direct convolution it transposes (same kernel,
-    stride, padding, dilation, groups), cut to the transposed input's cells."""
-    spec = layer.spec
-    direct = ConvSpec.create(
-        f"conv{spec.ndim}d",
-        kernel_size=spec.kernel_size,
-        stride=spec.stride,
-        padding=spec.pads,
-        dilation=spec.dilation,
-        groups=spec.groups,
-    )
-    back = direct.output_spatial(layer.out_spatial)
-    cut = (slice(None), slice(None), *(slice(0, i) for i in layer.in_spatial))
-    if back == layer.in_spatial:
-        return lambda xs: _conv_gemm(xs, weight, direct, back)
-    return lambda xs: np.ascontiguousarray(_conv_gemm(xs, weight, direct, back)[cut])
-
-
-def _columns(
-    batch: Batch, in_shape: tuple[int, ...], out_size: int, dtype: np.dtype[Any]
-) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
-    """matvec and matmat from a function of a batch: the columns of V are the samples."""
-
-    def matmat(v: Array) -> Array:
-        v = np.asarray(v)
-        if np.iscomplexobj(v):  # a real operator acts on both parts
-            return matmat(v.real) + 1j * matmat(v.imag)
-        k = v.shape[1]
-        samples = np.ascontiguousarray(v.T, dtype=dtype).reshape(k, *in_shape)
-        return batch(samples).reshape(k, out_size).T
-
-    def matvec(v: Array) -> Array:
-        return matmat(np.asarray(v).reshape(-1, 1))[:, 0]
-
-    return matvec, matmat
+def _numeric(value: object) -> bool:
+    """An array-like of plain numbers (no ragged lists, objects or strings)."""
+    try:
+        return np.asarray(value).dtype.kind in "biuf"
+    except (TypeError, ValueError):
+        return False
 
 
 def dot_test(
-    operator: Any,
+    operator: LinearOperator | npt.ArrayLike,
     *,
     rng: int | np.random.Generator | None = None,
     dtype: npt.DTypeLike = np.float64,
@@ -211,8 +315,8 @@ def dot_test(
     Parameters
     ----------
     operator
-        A :class:`~scipy.sparse.linalg.LinearOperator`, or anything
-        :func:`~scipy.sparse.linalg.aslinearoperator` accepts (a dense or sparse matrix).
+        A :class:`~scipy.sparse.linalg.LinearOperator` (a :class:`ConvOperator`, say), or
+        anything :func:`~scipy.sparse.linalg.aslinearoperator` accepts (a dense or sparse matrix).
     rng
         Seed or generator of the random vectors.
     dtype
@@ -225,6 +329,11 @@ def dot_test(
     float
         The normalised error (0.0 for a zero operator with a zero adjoint).
 
+    Raises
+    ------
+    ConvArithError
+        For something that is not an operator or a matrix.
+
     Examples
     --------
     >>> import numpy as np
@@ -235,7 +344,31 @@ def dot_test(
     >>> dot_test(wrong, rng=0) > 0.1
     True
     """
+    if not isinstance(operator, LinearOperator):
+        import scipy.sparse as sp
+
+        matrix: Any = operator if sp.issparse(operator) else np.asarray(operator) if _numeric(operator) else None
+        if matrix is None or matrix.ndim != 2 or np.dtype(matrix.dtype).kind not in "biuf":
+            raise ConvArithError("operator", "must be a LinearOperator or a real 2-d matrix", type(operator).__name__)
+        operator = matrix
     linear = aslinearoperator(operator)
+    if np.dtype(linear.dtype).kind not in "biuf":
+        raise ConvArithError("operator", "must be real (the dot test compares real inner products)", str(linear.dtype))
+    try:
+        value_dtype = np.dtype(dtype)
+    except TypeError:
+        raise ConvArithError("dtype", "must be float32 or float64", repr(dtype)) from None
+    if value_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ConvArithError("dtype", "must be float32 or float64", repr(dtype))
+    dtype = value_dtype
+    if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 0:
+        raise ConvArithError("power_iterations", "must be an integer, at least 0", repr(power_iterations))
+    if not (
+        rng is None
+        or isinstance(rng, np.random.Generator)
+        or (isinstance(rng, int) and not isinstance(rng, bool) and rng >= 0)
+    ):
+        raise ConvArithError("rng", "must be None, a non-negative int seed or a numpy Generator", repr(rng))
     generator = np.random.default_rng(rng)
     m, n = linear.shape
     x = generator.standard_normal(n).astype(dtype)
@@ -245,6 +378,8 @@ def dot_test(
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     forward, backward = float(np.dot(ax, y64)), float(np.dot(x64, aty))
     norm_x, norm_y = float(np.linalg.norm(x64)), float(np.linalg.norm(y64))
+    if norm_x == 0.0 or norm_y == 0.0:
+        return 0.0
     norm_a = max(float(np.linalg.norm(ax)) / norm_x, float(np.linalg.norm(aty)) / norm_y)
     v = x64 / norm_x
     for _ in range(power_iterations):
