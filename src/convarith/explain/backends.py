@@ -2,81 +2,69 @@
 
 Both backends offer the same three things on float64 NumPy arrays with batch and channel axes:
 a convolution, a transposed convolution, and the gradient of ``sum(g · conv(x))`` with respect to
-``x`` — PyTorch's autograd, or, for the reference, the exact finite difference of a linear map
-(one unit step per input cell), which shares no code with the transposed convolution.
+``x`` — PyTorch's autograd (:class:`convarith.frameworks.torch.TorchBackend`, imported only when
+picked), or, for the reference, the exact finite difference of a linear map (one unit step per
+input cell), which shares no code with the transposed convolution.
+
+Examples
+--------
+>>> pick_backend("numpy").name
+'the NumPy reference'
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-Array = npt.NDArray[np.float64]
+from ..errors import ConvArithError
 
-__all__ = ["Backend", "NumpyBackend", "TorchBackend", "pick_backend"]
+Array = npt.NDArray[np.float64]
+ConvKwargs = int | tuple[int, ...] | list[int]
+"""The keyword values the tour passes (stride, padding, output_padding, dilation, groups)."""
+
+__all__ = ["BACKENDS", "Backend", "ConvKwargs", "NumpyBackend", "pick_backend"]
+
+BACKENDS: tuple[str, ...] = ("auto", "torch", "numpy")
 
 
 class Backend(Protocol):
+    """What the tour needs of a framework."""
+
     name: str
 
-    def conv(self, x: Array, weight: Array, **kwargs: Any) -> Array: ...
+    def conv(self, x: Array, weight: Array, **kwargs: ConvKwargs) -> Array: ...
 
-    def conv_transpose(self, y: Array, weight: Array, **kwargs: Any) -> Array: ...
+    def conv_transpose(self, y: Array, weight: Array, **kwargs: ConvKwargs) -> Array: ...
 
-    def input_grad(self, x: Array, weight: Array, grad_output: Array, **kwargs: Any) -> Array: ...
-
-
-class TorchBackend:
-    """PyTorch's real ops and autograd, in float64."""
-
-    def __init__(self) -> None:
-        import torch
-
-        self.torch = torch
-        self.name = f"PyTorch {torch.__version__}"
-
-    def _fn(self, kind: str, ndim: int) -> Any:
-        return getattr(self.torch.nn.functional, f"{kind}{ndim}d")
-
-    def conv(self, x: Array, weight: Array, **kwargs: Any) -> Array:
-        t = self.torch
-        return self._fn("conv", x.ndim - 2)(t.from_numpy(x), t.from_numpy(weight), **kwargs).numpy()  # type: ignore[no-any-return]
-
-    def conv_transpose(self, y: Array, weight: Array, **kwargs: Any) -> Array:
-        t = self.torch
-        out = self._fn("conv_transpose", y.ndim - 2)(t.from_numpy(y), t.from_numpy(weight), **kwargs)
-        return out.numpy()  # type: ignore[no-any-return]
-
-    def input_grad(self, x: Array, weight: Array, grad_output: Array, **kwargs: Any) -> Array:
-        t = self.torch
-        xt = t.from_numpy(x.copy()).requires_grad_(True)
-        y = self._fn("conv", x.ndim - 2)(xt, t.from_numpy(weight), **kwargs)
-        y.backward(t.from_numpy(grad_output))
-        assert xt.grad is not None
-        return xt.grad.numpy()  # type: ignore[no-any-return]
+    def input_grad(self, x: Array, weight: Array, grad_output: Array, **kwargs: ConvKwargs) -> Array: ...
 
 
 class NumpyBackend:
-    """convarith's NumPy reference ops; gradients by exact unit finite differences."""
+    """convarith's NumPy reference ops; gradients by exact unit finite differences.
 
-    name = "the NumPy reference (PyTorch is not installed)"
+    >>> import numpy as np
+    >>> NumpyBackend().input_grad(np.ones((1, 1, 3)), np.ones((1, 1, 2)), np.ones((1, 1, 2))).tolist()
+    [[[1.0, 2.0, 1.0]]]
+    """
 
-    def conv(self, x: Array, weight: Array, **kwargs: Any) -> Array:
+    def __init__(self, name: str = "the NumPy reference") -> None:
+        self.name = name
+
+    def conv(self, x: Array, weight: Array, **kwargs: ConvKwargs) -> Array:
         from ..ops.reference import conv
 
-        out: Array = conv(x, weight, **kwargs)
-        return out
+        return np.asarray(conv(x, weight, **kwargs), dtype=np.float64)  # type: ignore[arg-type]
 
-    def conv_transpose(self, y: Array, weight: Array, **kwargs: Any) -> Array:
+    def conv_transpose(self, y: Array, weight: Array, **kwargs: ConvKwargs) -> Array:
         from ..ops.reference import conv_transpose
 
-        out: Array = conv_transpose(y, weight, **kwargs)
-        return out
+        return np.asarray(conv_transpose(y, weight, **kwargs), dtype=np.float64)  # type: ignore[arg-type]
 
-    def input_grad(self, x: Array, weight: Array, grad_output: Array, **kwargs: Any) -> Array:
+    def input_grad(self, x: Array, weight: Array, grad_output: Array, **kwargs: ConvKwargs) -> Array:
         # conv is linear, so d/dx_i sum(g · conv(x)) = sum(g · conv(e_i)) exactly.
         grad = np.zeros_like(x)
         unit = np.zeros_like(x)
@@ -88,7 +76,26 @@ class NumpyBackend:
 
 
 def pick_backend(name: str = "auto") -> Backend:
-    """``"torch"``, ``"numpy"`` or ``"auto"`` (PyTorch when installed)."""
-    if name == "numpy" or (name == "auto" and importlib.util.find_spec("torch") is None):
+    """``"torch"``, ``"numpy"`` or ``"auto"`` (PyTorch when it is installed).
+
+    The NumPy backend's name says why it was picked: ``"the NumPy reference"`` when asked for,
+    ``"the NumPy reference (PyTorch is not installed)"`` when ``"auto"`` found no PyTorch.
+
+    >>> pick_backend("numpy").name
+    'the NumPy reference'
+    >>> pick_backend("jax")
+    Traceback (most recent call last):
+    ...
+    convarith.errors.ConvArithError: backend: must be one of auto, torch, numpy; got 'jax'
+    """
+    if name not in BACKENDS:
+        raise ConvArithError("backend", f"must be one of {', '.join(BACKENDS)}", repr(name))
+    if name == "numpy":
         return NumpyBackend()
+    if importlib.util.find_spec("torch") is None:
+        if name == "auto":
+            return NumpyBackend("the NumPy reference (PyTorch is not installed)")
+        raise ConvArithError("backend", "PyTorch is not installed; use 'numpy' or 'auto'", repr(name))
+    from ..frameworks.torch import TorchBackend
+
     return TorchBackend()

@@ -24,6 +24,7 @@ c d
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -112,10 +113,30 @@ Block = Heading | Paragraph | Preformatted | Table | Image | Check
 
 @dataclass
 class Document:
-    """An ordered list of blocks under a title."""
+    """An ordered list of blocks under a title, and the facts behind them as plain data."""
 
     title: str
     blocks: list[Block] = field(default_factory=list)
+    data: dict[str, object] = field(default_factory=dict)
+    """JSON-ready facts the blocks were written from (an explanation's layer, shapes, formulas, findings)."""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: the title, every block as a dict (``type`` first), the checks' tally, and :attr:`data`.
+
+        >>> doc = Document("Demo")
+        >>> doc.para("x = ", Code("1"))
+        >>> _ = doc.check("two routes agree", 0.0, 1e-12)
+        >>> d = doc.to_dict()
+        >>> d["blocks"][0], d["checks"]
+        ({'type': 'paragraph', 'style': 'plain', 'text': 'x = 1', 'parts': [{'text': 'x = ', 'code': False}, \
+{'text': '1', 'code': True}]}, {'passed': 1, 'total': 1})
+        """
+        return {
+            "title": self.title,
+            "blocks": [_block_dict(b) for b in self.blocks],
+            "checks": {"passed": sum(c.passed for c in self.checks), "total": len(self.checks)},
+            **self.data,
+        }
 
     def heading(self, text: str, level: int = 2) -> None:
         self.blocks.append(Heading(text, level))
@@ -145,6 +166,40 @@ class Document:
     @property
     def checks(self) -> list[Check]:
         return [b for b in self.blocks if isinstance(b, Check)]
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _block_dict(block: Block) -> dict[str, object]:
+    if isinstance(block, Heading):
+        return {"type": "heading", "text": block.text, "level": block.level}
+    if isinstance(block, Paragraph):
+        parts = [
+            {"text": p.text, "code": True} if isinstance(p, Code) else {"text": p, "code": False} for p in block.parts
+        ]
+        text = "".join(p.text if isinstance(p, Code) else p for p in block.parts)
+        return {"type": "paragraph", "style": block.style, "text": text, "parts": parts}
+    if isinstance(block, Preformatted):
+        return {"type": "preformatted", "text": block.text, "caption": block.caption}
+    if isinstance(block, Table):
+        return {
+            "type": "table",
+            "headers": list(block.headers),
+            "rows": [list(r) for r in block.rows],
+            "caption": block.caption,
+        }
+    if isinstance(block, Image):
+        return {"type": "image", "path": block.path, "caption": block.caption}
+    return {
+        "type": "check",
+        "what": block.what,
+        "error": _finite(block.error),
+        "tolerance": block.tolerance,
+        "expect": block.expect,
+        "passed": block.passed,
+    }
 
 
 def _inline_md(parts: tuple[Inline, ...]) -> str:

@@ -10,14 +10,17 @@ NumPy reference otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..geometry import ConvSpec, equivalent_direct_conv, input_sizes_for_output
-from .backends import Backend, pick_backend
+from ..errors import ConvArithError
+from ..geometry.bound import BoundLayer
+from ..geometry.relations import input_sizes_for_output
+from ..layer import Layer
+from .backends import Backend, ConvKwargs, pick_backend
 from .derivation import stretched_grid, symbolic_matrix
 from .document import Code, Document, to_html, to_markdown
 
@@ -40,73 +43,118 @@ def _err(a: Array, b: Array) -> float:
 
 
 def direct_route(
-    backend: Backend, y: Array, weight: Array, spec: ConvSpec, *, rotate: bool = True, swap: bool = True
+    backend: Backend, y: Array, weight: Array, bound: BoundLayer, *, rotate: bool = True, swap: bool = True
 ) -> Array:
     """A transposed convolution computed the guide's §4.3 way: zero insertion, padding, rotated kernel.
 
-    The input and kernel are prepared by the reference ops; the stride-1 convolution is the
-    backend's own. ``rotate`` and ``swap`` can be switched off to show what goes wrong without them.
+    The input and kernel are prepared by the reference ops (:func:`convarith.ops.reference.stretched_input`
+    over :meth:`~convarith.BoundLayer.direct`, and :func:`~convarith.ops.reference.direct_kernel`);
+    the stride-1 convolution is the backend's own. ``rotate`` and ``swap`` can be switched off to
+    show what goes wrong without them.
+
+    >>> import numpy as np
+    >>> from convarith import Layer
+    >>> from convarith.explain.backends import pick_backend
+    >>> bound = Layer("conv_transpose1d", 1, 1, kernel_size=3, stride=2).bind((1, 1, 2))
+    >>> direct_route(pick_backend("numpy"), np.ones((1, 1, 2)), np.array([[[1.0, 2.0, 3.0]]]), bound).tolist()
+    [[[1.0, 2.0, 4.0, 2.0, 3.0]]]
     """
     from ..ops.reference import direct_kernel, stretched_input
 
-    kernel = direct_kernel(weight, spec.groups, rotate=rotate, swap=swap)
-    return backend.conv(stretched_input(y, spec), kernel, dilation=spec.dilation, groups=spec.groups)
+    if not bound.transposed:
+        raise ConvArithError("layer", "the direct route is of a transposed convolution", bound.op)
+    layer = bound.layer
+    kernel = np.asarray(direct_kernel(weight, layer.groups, rotate=rotate, swap=swap), dtype=np.float64)
+    stretched = np.asarray(stretched_input(y, bound), dtype=np.float64)
+    return backend.conv(stretched, kernel, dilation=layer.dilation, groups=layer.groups)
 
 
-def build_tour(backend_name: str = "auto", picture_dir: Path | None = None) -> Document:
-    """All steps of the tour as one :class:`Document` (its checks say whether every claim held)."""
-    backend = pick_backend(backend_name)
+def build_tour(backend: str = "auto", pictures: Sequence[tuple[str, str]] = ()) -> Document:
+    """All steps of the tour as one :class:`Document` (its checks say whether every claim held).
+
+    Parameters
+    ----------
+    backend
+        ``"auto"`` (PyTorch when installed), ``"torch"`` or ``"numpy"``.
+    pictures
+        ``(path, caption)`` pairs of pictures already drawn (the CLI draws them with
+        ``convarith.render.gallery_items.tour_pictures``), shown in a last section.
+
+    Examples
+    --------
+    >>> doc = build_tour("numpy")
+    >>> all(check.passed for check in doc.checks), len(doc.checks) >= 14
+    (True, True)
+    """
+    chosen = pick_backend(backend)
     doc = Document("convarith tour: the motivating question, answered with numbers")
-    doc.para("Numbers computed on the spot with ", Code(backend.name), ", in float64.")
+    doc.para("Numbers computed on the spot with ", Code(chosen.name), ", in float64.")
     rng = np.random.default_rng(0)
     x = np.arange(1, 17, dtype=np.float64).reshape(1, 1, 4, 4)
     w = np.round(rng.random((1, 1, 3, 3)), 2)
     for step in (_step_matrix, _step_gradient, _step_rotation, _step_general):
-        step(doc, backend, x, w, rng)
-    if picture_dir is not None:
-        _pictures(doc, picture_dir)
+        step(doc, chosen, x, w, rng)
+    if pictures:
+        doc.heading("Pictures")
+        doc.para(
+            "The steps above, drawn by convarith (", Code("convarith gallery"), " draws the guide's whole gallery)."
+        )
+        for path, caption in pictures:
+            doc.image(path, caption)
     passed = sum(c.passed for c in doc.checks)
     doc.heading("Summary")
     doc.para(f"{passed} of {len(doc.checks)} checks passed.")
+    doc.data["backend"] = chosen.name
     return doc
 
 
-def write_tour(out: Path, backend_name: str = "auto", pictures: bool = True) -> Document:
-    """Build the tour and write ``tour.md`` and ``tour.html`` (and pictures) into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    doc = build_tour(backend_name, out if pictures else None)
-    (out / "tour.md").write_text(to_markdown(doc), encoding="utf-8")
-    (out / "tour.html").write_text(to_html(doc), encoding="utf-8")
+def write_tour(out: Path, backend: str = "auto", pictures: Sequence[tuple[str, str]] = ()) -> Document:
+    """Build the tour and write ``tour.md`` and ``tour.html`` into the folder ``out``.
+
+    ``pictures`` are ``(path relative to out, caption)`` pairs, already drawn by the caller.
+
+    Raises
+    ------
+    ConvArithError
+        ``output``: the folder cannot be made or written (an existing file, no permission).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     doc = write_tour(Path(folder), "numpy")
+    ...     sorted(p.name for p in Path(folder).iterdir())
+    ['tour.html', 'tour.md']
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConvArithError("output", "must be a folder, not an existing file", str(out))
+    doc = build_tour(backend, pictures)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "tour.md").write_text(to_markdown(doc), encoding="utf-8")
+        (out / "tour.html").write_text(to_html(doc), encoding="utf-8")
+    except OSError as err:
+        raise ConvArithError("output", f"cannot write the tour there ({err.strerror or err})", str(out)) from None
     return doc
 
 
-def _matrix(spec: ConvSpec, weight: Array, input_shape: tuple[int, ...]) -> Array:
+def _matrix(layer: Layer, weight: Array, input_shape: tuple[int, ...]) -> Array:
     from ..ops.matrix import conv_matrix
 
-    dense: Array = conv_matrix(
-        spec.op,
-        weight,
-        input_shape,
-        stride=spec.stride,
-        padding=spec.padding,
-        dilation=spec.dilation,
-        groups=spec.groups,
-        output_padding=spec.output_padding,
-        format="dense",
-    )
-    return dense
+    return np.asarray(conv_matrix(layer, weight, input_shape, format="dense"), dtype=np.float64)
 
 
 def _step_matrix(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
     doc.heading("1. The matrix C of a 4×4 input and a 3×3 kernel")
-    spec = ConvSpec.create("conv2d", kernel_size=3)
+    layer = Layer("conv2d", kernel_size=3)
     doc.para(
         "The guide (§4.1) unrolls the 4×4 input into a 16-vector and the 2×2 output into a 4-vector; the "
         "convolution is then y = C·x with C of shape 4×16. Kernel row r of the window at output (i, j) starts at "
         "column (i + r)·W + j with W = 4: the three kernel rows sit at strided positions, not in one slice."
     )
-    doc.grid(symbolic_matrix(spec, (4, 4)), "C, symbolically (the guide's layout)")
-    C = _matrix(spec, w, (1, 4, 4))
+    doc.grid(symbolic_matrix(layer, (4, 4)), "C, symbolically (the guide's layout)")
+    C = _matrix(layer, w, (1, 4, 4))
     doc.grid(_grid(w[0, 0]), "the kernel w used below")
     doc.grid(_grid(C), "C with those numbers")
     y = backend.conv(x, w)
@@ -135,7 +183,7 @@ def _step_matrix(doc: Document, backend: Backend, x: Array, w: Array, rng: np.ra
 
 def _step_gradient(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
     doc.heading("2. The backward pass multiplies the upstream gradient by Cᵀ")
-    C = _matrix(ConvSpec.create("conv2d", kernel_size=3), w, (1, 4, 4))
+    C = _matrix(Layer("conv2d", kernel_size=3), w, (1, 4, 4))
     y = backend.conv(x, w)
     ones = np.ones_like(y)
     grad = backend.input_grad(x, w, ones)
@@ -164,7 +212,7 @@ def _step_gradient(doc: Document, backend: Backend, x: Array, w: Array, rng: np.
 
 def _step_rotation(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
     doc.heading("3. A transposed convolution is a direct one over the padded input — with the kernel rotated")
-    spec = ConvSpec.create("conv_transpose2d", kernel_size=3)
+    bound = Layer("conv_transpose2d", 1, 1, kernel_size=3).bind((1, 1, 2, 2))
     y = backend.conv(x, w)
     expected = backend.conv_transpose(y, w)
     doc.para(
@@ -172,10 +220,10 @@ def _step_rotation(doc: Document, backend: Backend, x: Array, w: Array, rng: np.
         "k − 1 = 2 zeros (i′ = 2, k′ = 3, s′ = 1, p′ = 2, the guide's relationship 8).",
         style="claim",
     )
-    doc.grid(stretched_grid(spec, (2, 2)), "the padded input of the equivalent direct convolution")
+    doc.grid(stretched_grid(bound), "the padded input of the equivalent direct convolution")
     doc.grid(_grid(expected[0, 0]), "conv_transpose2d(y, w)")
-    rotated = direct_route(backend, y, w, spec)
-    unrotated = direct_route(backend, y, w, spec, rotate=False)
+    rotated = direct_route(backend, y, w, bound)
+    unrotated = direct_route(backend, y, w, bound, rotate=False)
     doc.check("conv2d(pad(y, 2), rot180(w)) equals conv_transpose2d(y, w)", _err(rotated, expected), TOL)
     off = _err(unrotated, expected)
     doc.grid(_grid(unrotated[0, 0]), "conv2d(pad(y, 2), w) — without the rotation")
@@ -191,19 +239,19 @@ def _step_rotation(doc: Document, backend: Backend, x: Array, w: Array, rng: np.
 def _step_general(doc: Document, backend: Backend, x: Array, w: Array, rng: np.random.Generator) -> None:
     doc.heading("4. The general case: stride, padding, output_padding, dilation, groups")
 
-    def verify(title: str, spec: ConvSpec, c_in: int, c_out: int, spatial: tuple[int, ...], **extra: Any) -> None:
+    def verify(title: str, layer: Layer, c_in: int, c_out: int, spatial: tuple[int, ...]) -> None:
         doc.heading(title, 3)
-        weight = rng.standard_normal((c_in, c_out // spec.groups, *spec.kernel_size))
-        y = rng.standard_normal((1, c_in, *spatial))
-        kwargs = dict(
-            stride=spec.stride,
-            padding=[p[0] for p in spec.pads],
-            output_padding=spec.output_padding,
-            dilation=spec.dilation,
-            groups=spec.groups,
-        )
-        expected = backend.conv_transpose(y, weight, **kwargs)
-        eqs = equivalent_direct_conv(spec, spatial)
+        bound = layer.replace(in_channels=c_in, out_channels=c_out).bind((1, c_in, *spatial))
+        weight = rng.standard_normal(bound.weight_shape)
+        y = rng.standard_normal(bound.input_shape)
+        kwargs: dict[str, ConvKwargs] = {
+            "stride": layer.stride,
+            "padding": tuple(before for before, _ in bound.pads),
+            "dilation": layer.dilation,
+            "groups": layer.groups,
+        }
+        expected = backend.conv_transpose(y, weight, output_padding=bound.output_padding, **kwargs)
+        doc.para("The direct convolution: ", Code(bound.direct().conv.caption()), ".")
         doc.table(
             ["axis", "i′", "zeros between", "ĩ′", "k", "d", "p′ before", "p′ after", "a", "o′"],
             [
@@ -219,36 +267,27 @@ def _step_general(doc: Document, backend: Backend, x: Array, w: Array, rng: np.r
                     str(e.output_padding),
                     str(e.output),
                 ]
-                for n, e in enumerate(eqs)
+                for n, e in enumerate(bound.direct().axes)
             ],
         )
         doc.check(
             f"{title}: the equivalent direct convolution equals conv_transpose",
-            _err(direct_route(backend, y, weight, spec), expected),
+            _err(direct_route(backend, y, weight, bound), expected),
             TOL * max(1.0, float(np.abs(expected).max())),
         )
-        direct = ConvSpec.create(
-            f"conv{spec.ndim}d",
-            kernel_size=spec.kernel_size,
-            stride=spec.stride,
-            padding=spec.padding,
-            dilation=spec.dilation,
-            groups=spec.groups,
-        )
-        xin = rng.standard_normal((1, c_out, *expected.shape[2:]))
+        # The direct convolution this one transposes: its input gradient is Cᵀ · g.
+        adjoint = bound.adjoint()
+        xin = rng.standard_normal(adjoint.input_shape)
         g = rng.standard_normal(y.shape)
-        conv_kwargs = {k: v for k, v in kwargs.items() if k != "output_padding"}
-        grad = backend.input_grad(xin, weight, g, **conv_kwargs)
-        C = _matrix(direct, weight, xin.shape[1:])
+        grad = backend.input_grad(xin, weight, g, **kwargs)
+        C = _matrix(adjoint.layer.replace(in_channels=None, out_channels=None), weight, adjoint.sample_input_shape)
         doc.check(
             f"{title}: x.grad of the direct convolution equals Cᵀ · g",
             _err(C.T @ g.ravel(), grad.ravel()),
             TOL * max(1.0, float(np.abs(grad).max())),
         )
-        for name, value in extra.items():
-            value(doc, backend, y, weight, spec, expected) if callable(value) else doc.para(name, value)
 
-    conv = ConvSpec.create("conv2d", kernel_size=3, stride=2, padding=1)
+    conv = Layer("conv2d", kernel_size=3, stride=2, padding=1)
     sizes = input_sizes_for_output(conv, (3, 3))[0]
     doc.para(
         f"A stride-2 convolution with k = 3, p = 1 maps every input size in {list(sizes)} to 3: the floor in "
@@ -256,24 +295,21 @@ def _step_general(doc: Document, backend: Backend, x: Array, w: Array, rng: np.r
         "guide's relationship 14: o′ = s(i′ − 1) + a + k − 2p.",
         style="claim",
     )
-    doc.table(["output_padding a", "o′"], [[str(a), str(2 * (3 - 1) + a + 3 - 2)] for a in (0, 1)])
-    odd = ConvSpec.create("conv_transpose2d", kernel_size=3, stride=2, padding=1, output_padding=1)
+    odd = Layer("conv_transpose2d", kernel_size=3, stride=2, padding=1, output_padding=1)
+    doc.table(
+        ["output_padding a", "o′"],
+        [[str(a), str(odd.replace(output_padding=a).bind((3, 3)).output_spatial[0])] for a in (0, 1)],
+    )
     doc.grid(
         stretched_grid(odd, (3, 3)),
         "i′ = 3, s = 2, p = 1, a = 1: one zero between inputs, p′ = 1 before and "
         "p′ + a = 2 after (the guide's Figure 4.7)",
     )
     verify("stride 2, padding 1, output_padding 1", odd, 1, 1, (3, 3))
-    verify(
-        "dilation 2 (p′ = d(k − 1) − p = 4)",
-        ConvSpec.create("conv_transpose2d", kernel_size=3, dilation=2),
-        1,
-        1,
-        (3, 3),
-    )
+    verify("dilation 2 (p′ = d(k − 1) − p = 4)", Layer("conv_transpose2d", kernel_size=3, dilation=2), 1, 1, (3, 3))
     verify(
         "asymmetric sizes: stride (2, 3), dilation (1, 2), padding (2, 1)",
-        ConvSpec.create(
+        Layer(
             "conv_transpose2d",
             kernel_size=(3, 2),
             stride=(2, 3),
@@ -285,7 +321,7 @@ def _step_general(doc: Document, backend: Backend, x: Array, w: Array, rng: np.r
         2,
         (4, 3),
     )
-    groups = ConvSpec.create("conv_transpose2d", kernel_size=3, stride=2, padding=1, groups=2)
+    groups = Layer("conv_transpose2d", kernel_size=3, stride=2, padding=1, groups=2)
     verify("groups 2, 4 → 6 channels", groups, 4, 6, (3, 3))
     doc.para(
         "With several channels the kernel's in/out axes must also be swapped, per group: a transposed weight is "
@@ -294,43 +330,6 @@ def _step_general(doc: Document, backend: Backend, x: Array, w: Array, rng: np.r
     )
     weight = rng.standard_normal((4, 2, 3, 3))
     y = rng.standard_normal((1, 4, 3, 3))
-    wrong = direct_route(backend, y, weight, groups, swap=False)
+    wrong = direct_route(backend, y, weight, groups.bind(y.shape), swap=False)
     off = _err(wrong, backend.conv_transpose(y, weight, stride=2, padding=1, groups=2))
     doc.check("without the per-group channel swap the route does not reproduce it", off, 1e-3, expect="beyond")
-
-
-# Gallery items that illustrate the tour, with what each shows.
-TOUR_PICTURES = (
-    ("matrix_no_padding_no_strides", "C of the 4×4 input and 3×3 kernel: each colour is one kernel tap (step 1)."),
-    ("no_padding_no_strides", "The convolution of step 1: each output cell is one row of C."),
-    ("numerical_no_padding_no_strides", "The same with numbers (the guide's Figure 1.1)."),
-    (
-        "no_padding_no_strides_transposed",
-        "Step 3: the transposed convolution as a direct one over the input padded "
-        "by k − 1 = 2, kernel rotated by 180°.",
-    ),
-    (
-        "padding_strides_odd_transposed",
-        "Step 4: stride 2, padding 1, output_padding 1 — zeros inserted between "
-        "inputs, the extra a cells after (bottom and right).",
-    ),
-    (
-        "padding_strides_odd_transposed_scatter",
-        "The same as scatter: each input stamps the kernel; the shading "
-        "counts the overlap — uneven for k = 3, s = 2: the checkerboard.",
-    ),
-    ("dilation_transposed", "A dilated transposed convolution (the guide has none): p′ = d(k − 1) − p."),
-)
-
-
-def _pictures(doc: Document, out: Path) -> None:
-    """Draw the pictures of the steps above into ``out/pictures`` and show them in the report."""
-    from ..render.gallery_items import GALLERY, gallery
-
-    names = [name for name, _ in TOUR_PICTURES]
-    files = {item.name: item.filename for item in GALLERY if item.name in names}
-    gallery(out / "pictures", names=names)
-    doc.heading("Pictures")
-    doc.para("The steps above, drawn by convarith (", Code("convarith gallery"), " draws the guide's whole gallery).")
-    for name, caption in TOUR_PICTURES:
-        doc.image(f"pictures/{files[name]}", caption)
