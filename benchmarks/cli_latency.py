@@ -1,6 +1,7 @@
 """Wall time of ``convarith shape …`` against ``python -c "import torch"``, measured in the same run.
 
-Goal (issue 2): the CLI answers in ≤ 0.25 s and in ≤ 0.2× the time it takes just to import torch.
+Goal (issues 2 and 7): the CLI answers in ≤ 0.25 s and in ≤ 0.2× the time it takes just to import
+torch. ``solve``, ``--help`` and ``--version`` are timed too (they import no NumPy either).
 
     python benchmarks/cli_latency.py [--repeats 15]
 """
@@ -39,6 +40,9 @@ def main() -> None:
         "--padding",
         "1",
     ]
+    solve_cmd = [exe, "solve", "conv_transpose2d", "--input", "16", "--output", "32"]
+    help_cmd = [exe, "--help"]
+    version_cmd = [exe, "--version"]
     torch_cmd = [sys.executable, "-c", "import torch"]
     python_cmd = [sys.executable, "-c", "pass"]
 
@@ -48,13 +52,22 @@ def main() -> None:
     runner(shape_cmd)()  # warm the file cache
     runner(torch_cmd)()
     times = interleaved(
-        {"convarith shape": runner(shape_cmd), "import torch": runner(torch_cmd), "python -c pass": runner(python_cmd)},
+        {
+            "convarith shape": runner(shape_cmd),
+            "convarith solve": runner(solve_cmd),
+            "convarith --help": runner(help_cmd),
+            "convarith --version": runner(version_cmd),
+            "import torch": runner(torch_cmd),
+            "python -c pass": runner(python_cmd),
+        },
         args.repeats,
     )
     cli, torch, bare = (median(times[k]) for k in ("convarith shape", "import torch", "python -c pass"))
     print(f"median of {args.repeats} runs, 1 thread")
     print(f"  python -c pass       {bare * 1000:7.1f} ms")
     print(f"  convarith shape      {cli * 1000:7.1f} ms   goal ≤ 250 ms: {'met' if cli <= 0.25 else 'MISSED'}")
+    for name in ("convarith solve", "convarith --help", "convarith --version"):
+        print(f"  {name:<20} {median(times[name]) * 1000:7.1f} ms")
     print(f"  python -c 'import torch' {torch * 1000:7.1f} ms")
     print(f"  ratio shape / torch  {cli / torch:7.3f}     goal ≤ 0.2: {'met' if cli / torch <= 0.2 else 'MISSED'}")
 
