@@ -25,7 +25,7 @@ lint:
 	$(BIN)/mypy
 
 test: install-test lint
-	$(BIN)/python -m pytest -n 2 -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n 2 -q
 
 bench: install-test
 	$(BIN)/python benchmarks/cli_latency.py

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from convarith import ConvSpec, coverage, equivalent_direct_conv, output_shape
+from convarith import Layer, coverage, equivalent_direct_conv, output_shape
 from convarith.geometry import RELATIONSHIPS, relationship_for
 from convarith.geometry.arithmetic import conv_output_size, conv_transpose_output_size, pool_output_size
 
@@ -26,7 +26,7 @@ def _cases(kind: str):  # every small configuration of one axis
         ops = range(max(s, d)) if kind == "conv_transpose" else [0]
         for a in ops:
             try:
-                spec = ConvSpec.create(f"{kind}1d", kernel_size=k, stride=s, padding=p, dilation=d, output_padding=a)
+                spec = Layer(f"{kind}1d", kernel_size=k, stride=s, padding=p, dilation=d, output_padding=a)
                 spec.output_spatial((i,))
             except ValueError:
                 continue
@@ -102,7 +102,7 @@ def test_pooling_figures() -> None:
 
 
 def test_figure_2_7_leaves_the_last_padded_row_unread() -> None:
-    cov = coverage(ConvSpec.create("conv2d", kernel_size=3, stride=2, padding=1), (6, 6))
+    cov = coverage(Layer("conv2d", kernel_size=3, stride=2, padding=1), (6, 6))
     assert all(c.unread_input == () and c.unread_pad == (0, 1) for c in cov)
 
 
@@ -121,9 +121,9 @@ def test_figure_2_7_leaves_the_last_padded_row_unread() -> None:
 def test_transposed_figures(
     figure: str, i: int, k: int, s: int, p: int, i_prime: int, stretched: int, p_prime: int, a: int, o_prime: int
 ) -> None:
-    conv = ConvSpec.create("conv2d", kernel_size=k, stride=s, padding=p)
+    conv = Layer("conv2d", kernel_size=k, stride=s, padding=p)
     assert conv.output_spatial((i, i)) == (i_prime, i_prime)
-    transposed = ConvSpec.create("conv_transpose2d", kernel_size=k, stride=s, padding=p, output_padding=a)
+    transposed = Layer("conv_transpose2d", kernel_size=k, stride=s, padding=p, output_padding=a)
     assert transposed.output_spatial((i_prime, i_prime)) == (o_prime, o_prime) == (i, i)
     for eq in equivalent_direct_conv(transposed, (i_prime, i_prime)):
         assert (eq.stretched, eq.pad, eq.output_padding, eq.output) == (stretched, (p_prime, p_prime + a), a, o_prime)
@@ -131,7 +131,7 @@ def test_transposed_figures(
 
 
 def test_dilation_figure_5_1() -> None:
-    spec = ConvSpec.create("conv2d", kernel_size=3, dilation=2)
+    spec = Layer("conv2d", kernel_size=3, dilation=2)
     assert spec.output_spatial((7, 7)) == (3, 3)
     assert relationship_for(spec).number == 15  # type: ignore[union-attr]
 

@@ -179,7 +179,7 @@ def _direct_findings(bound: BoundLayer, n: int, ax: AxisGeometry) -> list[Findin
     if max(-before, 0) or max(-after, 0):
         found.append(finding("cropped-input", n, before=max(-before, 0), after=max(-after, 0)))
     mode = layer.padding_mode
-    if mode == "zeros" and ax.padded > 4096:
+    if mode == "zeros" and (ax.padded > 4096 or ax.output * ax.kernel > 4096):
         summary = read_summary(ax)
         unread_pad = summary.unread_pad
         tail = max(summary.dropped_tail - max(-after, 0), 0)
@@ -243,10 +243,10 @@ def _transposed_findings(bound: BoundLayer, n: int, ax: AxisGeometry) -> list[Fi
         found.append(finding("uneven-overlap", n, phase_counts=list(phases), stride=ax.stride))
     if ax.output_padding >= ax.stride:
         found.append(finding("output-padding-inconsistent", n, output_padding=ax.output_padding, stride=ax.stride))
-    if ax.stride > 1:
-        # every size the direct convolution with these parameters maps back to this input
-        base = ax.output - ax.output_padding
-        sizes = [base + a for a in range(ax.stride)]
+    # every size the direct convolution with these parameters maps back to this input
+    base = ax.output - ax.output_padding
+    sizes = [base + a for a in range(ax.stride) if base + a >= 1]
+    if len(sizes) > 1:
         found.append(finding("output-padding-choice", n, sizes=sizes, stride=ax.stride, input=ax.input))
     if ax.dilation > 1:
         found.append(finding("dilated-kernel", n, dilation=ax.dilation, gap=ax.dilation - 1))
@@ -260,6 +260,10 @@ def diagnose(bound: BoundLayer) -> tuple[Finding, ...]:
     >>> [f.code for f in diagnose(Layer("conv_transpose1d", kernel_size=2, stride=2, dilation=2).bind((3,)))]
     ['empty-phase', 'output-padding-choice', 'dilated-kernel']
     """
+    from .geometry.bound import BoundLayer
+
+    if not isinstance(bound, BoundLayer):
+        raise ConvArithError("bound", "must be a BoundLayer (layer.bind(input_shape))", type(bound).__name__)
     found: list[Finding] = []
     for n, ax in enumerate(bound.axes):
         if bound.transposed:

@@ -112,7 +112,7 @@ def as_int(param: str, value: object) -> int:
     if isinstance(value, bool):
         raise ConvArithError(param, "must be an integer, not a boolean", value)
     try:
-        return operator.index(value)  # type: ignore[call-overload, no-any-return]
+        return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise ConvArithError(param, "must be an integer", repr(value)) from None
 
@@ -159,9 +159,9 @@ def _padding(value: object, ndim: int) -> tuple[Pad, ...] | PaddingPolicy:
 
 
 def _choice(param: str, value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ConvArithError(param, f"must be one of {', '.join(allowed)}", repr(value))
-    return cast(str, value)
+    return value
 
 
 def _flag(param: str, value: object) -> bool:

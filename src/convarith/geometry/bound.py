@@ -477,6 +477,8 @@ def bind(layer: Layer, input_shape: Sequence[int]) -> BoundLayer:
                 if layer.pooling
                 else conv_output_size(i, k, s, pad, d)
             )
+        if layer.padding_mode == "circular" and i + min(pad[0], 0) + min(pad[1], 0) < 1:
+            raise ConvArithError("padding", f"the crop leaves no input cell on axis {m} to wrap around", layer.padding)
         axes.append(AxisGeometry(i, o, k, s, d, pad, a, layer.transposed))
     out = tuple(ax.output for ax in axes)
     if min(out) < 1:

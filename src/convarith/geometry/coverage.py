@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from ..errors import ConvArithError
 from ..layer import Layer, Pad
-from .bound import AxisGeometry, BoundLayer
+from .bound import AxisGeometry, BoundLayer, sample_shape
 
 __all__ = [
     "CELL_LIMIT",
@@ -334,4 +334,4 @@ def _bound(layer: Layer | BoundLayer, spatial: Sequence[int] | None) -> BoundLay
         raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(layer).__name__)
     if spatial is None:
         raise ConvArithError("input_shape", "a layer needs the input's spatial sizes", None)
-    return layer.bind(tuple(spatial))
+    return layer.bind(sample_shape(spatial, layer.ndim))

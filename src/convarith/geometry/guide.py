@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import ConvArithError
 from ..layer import Layer
 from .bound import BoundLayer
 
@@ -164,6 +165,10 @@ def relationship_for(spec: Layer | BoundLayer, axis: int = 0) -> Relationship | 
     """
     if isinstance(spec, BoundLayer):
         spec = spec.layer.replace(padding=spec.pads, output_padding=spec.output_padding)
+    if not isinstance(spec, Layer):
+        raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(spec).__name__)
+    if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < spec.ndim:
+        raise ConvArithError("axis", f"must be an axis of the layer, 0 … {spec.ndim - 1}", repr(axis))
     if isinstance(spec.padding, str):
         return None
     (pb, pa) = spec.padding[axis]

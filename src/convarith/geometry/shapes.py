@@ -117,7 +117,7 @@ def weight_layer(op: str, weight_shape: Sequence[int], **params: object) -> Laye
     kind = op if op in ("conv", "conv_transpose") else parse_op(op)[0]
     if kind not in ("conv", "conv_transpose"):
         raise ConvArithError("op", "a weight belongs to a convolution or a transposed convolution", op)
-    if weight_shape is None or isinstance(weight_shape, str) or not isinstance(weight_shape, Sequence):
+    if not isinstance(weight_shape, Sequence) or isinstance(weight_shape, str | bytes):
         raise ConvArithError("weight", "needs a shape", repr(weight_shape))
     wshape = tuple(as_int("weight", v) for v in weight_shape)
     layout = "(C_in, C_out/groups, *kernel)" if kind == "conv_transpose" else "(C_out, C_in/groups, *kernel)"
@@ -171,7 +171,9 @@ def weighted_layer(op: str, input_shape: Sequence[int], weight_shape: Sequence[i
     if c_in != layer.in_channels:
         transposed = layer.transposed
         layout = "(C_in, C_out/groups, *kernel)" if transposed else "(C_out, C_in/groups, *kernel)"
-        wanted = c_in if transposed else (c_in // layer.groups if c_in % layer.groups == 0 else f"{c_in}/{layer.groups}")
+        wanted = (
+            c_in if transposed else (c_in // layer.groups if c_in % layer.groups == 0 else f"{c_in}/{layer.groups}")
+        )
         raise ConvArithError(
             "weight",
             f"a {layer.op} weight is {layout}: with {c_in} input channels and groups {layer.groups} its axis "

@@ -40,7 +40,9 @@ def register(framework: str, rules: Rules) -> None:
     _RULES[framework] = rules
 
 
-def _rules(framework: str) -> Rules:
+def _rules(framework: object) -> Rules:
+    if not isinstance(framework, str):
+        raise ConvArithError("framework", f"must be one of {', '.join(sorted(FRAMEWORKS))}", repr(framework))
     if framework not in _RULES and framework == "torch":
         from . import torch as _torch  # noqa: F401  (registers itself)
     if framework not in _RULES:

@@ -68,6 +68,8 @@ def _layer_rules(layer: Layer) -> list[Finding]:
                 layer.output_padding,
             )
         )
+    if layer.kind == "avg_pool" and n == 1 and layer.divisor_override is not None:
+        out.append(_refuse("divisor_override", "avg_pool1d has no divisor_override in PyTorch", layer.divisor_override))
     if layer.kind == "avg_pool" and layer.dilation != (1,) * n:
         out.append(_refuse("dilation", "avg_pool has no dilation in PyTorch; it must be 1", layer.dilation))
     if layer.is_resolved:

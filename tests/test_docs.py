@@ -1,0 +1,24 @@
+"""The examples of the layer-model pages run as written."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.mark.parametrize("page", ["layer.md", "findings.md"])
+def test_doc_examples_run(page: str) -> None:
+    import convarith
+
+    result = doctest.testfile(
+        str(DOCS / page),
+        module_relative=False,
+        globs={"convarith": convarith, "Layer": convarith.Layer},
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.attempted > 3, f"{page} has too few examples"
+    assert result.failed == 0
