@@ -29,10 +29,19 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import ConvArithError
 from ..geometry.bound import BoundLayer, sample_shape
-from ..geometry.shapes import check_weight, weight_layer
-from ..layer import Layer
+from ..geometry.shapes import check_weight, weight_layer, weighted_layer
+from ..layer import Layer, parse_op
 
-__all__ = ["LayerArg", "bind_pool", "bind_weighted", "one_sample", "reject_keywords", "sample_of"]
+__all__ = [
+    "WEIGHTED_DEFAULTS",
+    "LayerArg",
+    "bind_call",
+    "bind_pool",
+    "bind_weighted",
+    "one_sample",
+    "reject_keywords",
+    "sample_of",
+]
 
 LayerArg = Layer | BoundLayer
 
@@ -111,6 +120,51 @@ def bind_weighted(
         raise ConvArithError("op", f"{bound.op} has no weight (see pool_matrix and the pools)", bound.op)
     check_weight(bound, wshape)
     return bound
+
+
+WEIGHTED_DEFAULTS: dict[str, object] = {
+    "stride": 1,
+    "padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "output_padding": 0,
+    "padding_mode": "zeros",
+}
+"""PyTorch's keywords of a (transposed) convolution and their defaults (for :func:`bind_call`)."""
+
+
+def bind_call(
+    layer: Layer | BoundLayer | str,
+    input_shape: Sequence[int] | None,
+    weight_shape: Sequence[int],
+    keywords: Mapping[str, object],
+    *,
+    caller: str,
+) -> BoundLayer:
+    """The one bound (transposed) convolution of a per-sample call (``conv_matrix``, ``conv_operator``).
+
+    An op name takes PyTorch's ``keywords`` and rules (``input_shape`` is ``(C, *spatial)`` or
+    ``(1, C, *spatial)``); a layer takes none of them (they must stay at
+    :data:`WEIGHTED_DEFAULTS`).
+    """
+    if isinstance(layer, str):
+        kind, ndim = parse_op(layer)
+        if kind not in ("conv", "conv_transpose"):
+            raise ConvArithError("op", f"{caller} takes conv… or conv_transpose… (pooling: see pool_matrix)", layer)
+        sample = one_sample(layer, ndim, input_shape, channels=True)
+        params = dict(keywords)
+        if kind == "conv_transpose":
+            mode = params.pop("padding_mode", "zeros")
+            if mode != "zeros":
+                raise ConvArithError("padding_mode", f"{kind} pads with zeros only", repr(mode))
+        return weighted_layer(layer, sample, weight_shape, **params)
+    reject_keywords(keywords, WEIGHTED_DEFAULTS)
+    if isinstance(layer, Layer):
+        if layer.pooling:
+            raise ConvArithError("op", f"{caller} takes (transposed) convolutions; pooling: see pool_matrix", layer.op)
+        if input_shape is not None:
+            input_shape = one_sample(layer.op, layer.ndim, input_shape, channels=False)
+    return bind_weighted(layer, input_shape, weight_shape)
 
 
 def bind_pool(

@@ -51,10 +51,9 @@ import scipy.sparse as sp
 
 from ..errors import ConvArithError
 from ..geometry.bound import AxisGeometry, BoundLayer
-from ..geometry.shapes import weighted_layer
 from ..layer import IntOrSeq, Layer, PaddingArg, parse_op
 from ..rules import raise_refusals
-from .binding import bind_pool, bind_weighted, one_sample, reject_keywords
+from .binding import bind_call, bind_pool, one_sample, reject_keywords
 from .kernels import CHECK_BYTES, axis_divisor, axis_steps, padded_source
 
 __all__ = [
@@ -560,15 +559,6 @@ def _axis_bytes(bound: BoundLayer, budget: float) -> None:
 
 # -- public API ----------------------------------------------------------------------------------
 
-_CONV_DEFAULTS: dict[str, object] = {
-    "stride": 1,
-    "padding": 0,
-    "dilation": 1,
-    "groups": 1,
-    "output_padding": 0,
-    "padding_mode": "zeros",
-}
-
 
 @overload
 def conv_matrix(
@@ -728,28 +718,7 @@ def conv_matrix(
         "output_padding": output_padding,
         "padding_mode": padding_mode,
     }
-    if isinstance(layer, str):
-        kind, ndim = parse_op(layer)
-        if kind in ("max_pool", "avg_pool"):
-            raise ConvArithError(
-                "op", "conv_matrix builds (transposed) convolutions; use pool_matrix for pooling", layer
-            )
-        sample = one_sample(layer, ndim, input_shape, channels=True)
-        if kind == "conv":
-            bound = weighted_layer(layer, sample, w.shape, **keywords)
-        else:
-            if padding_mode != "zeros":
-                raise ConvArithError("padding_mode", f"{kind} pads with zeros only", repr(padding_mode))
-            keywords.pop("padding_mode")
-            bound = weighted_layer(layer, sample, w.shape, **keywords)
-    else:
-        reject_keywords(keywords, _CONV_DEFAULTS)
-        if isinstance(layer, Layer):
-            if layer.pooling:
-                raise ConvArithError("op", "conv_matrix builds (transposed) convolutions; use pool_matrix", layer.op)
-            if input_shape is not None:
-                input_shape = one_sample(layer.op, layer.ndim, input_shape, channels=False)
-        bound = bind_weighted(layer, input_shape, w.shape)
+    bound = bind_call(layer, input_shape, w.shape, keywords, caller="conv_matrix")
     return _conv_matrix(bound, w, _value_dtype(dtype, _default_dtype(w)), fmt, budget)
 
 

@@ -35,24 +35,14 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from ..errors import ConvArithError
 from ..geometry.bound import BoundLayer
-from ..geometry.shapes import weighted_layer
-from ..layer import IntOrSeq, Layer, PaddingArg, parse_op
+from ..layer import IntOrSeq, Layer, PaddingArg
 from . import kernels
-from .binding import bind_weighted, one_sample, reject_keywords
+from .binding import bind_call, bind_weighted
 from .reference import FloatArray
 
 __all__ = ["ConvOperator", "conv_operator", "dot_test"]
 
 Batch = Callable[[kernels.Array], kernels.Array]
-
-_DEFAULTS: dict[str, object] = {
-    "stride": 1,
-    "padding": 0,
-    "dilation": 1,
-    "groups": 1,
-    "output_padding": 0,
-    "padding_mode": "zeros",
-}
 
 
 def _adjoint_of(bound: BoundLayer, weight: kernels.Array) -> Batch:
@@ -267,23 +257,7 @@ def conv_operator(
         "output_padding": output_padding,
         "padding_mode": padding_mode,
     }
-    if isinstance(layer, str):
-        kind, ndim = parse_op(layer)
-        if kind not in ("conv", "conv_transpose"):
-            raise ConvArithError(
-                "op", "conv_operator takes conv… or conv_transpose… (pooling: see pool_matrix)", repr(layer)
-            )
-        sample = one_sample(layer, ndim, input_shape, channels=True)
-        if kind == "conv_transpose":
-            if padding_mode != "zeros":
-                raise ConvArithError("padding_mode", f"{kind} pads with zeros only", repr(padding_mode))
-            keywords.pop("padding_mode")
-        bound = weighted_layer(layer, sample, w.shape, **keywords)
-    else:
-        reject_keywords(keywords, _DEFAULTS)
-        if isinstance(layer, Layer) and input_shape is not None:
-            input_shape = one_sample(layer.op, layer.ndim, input_shape, channels=False)
-        bound = bind_weighted(layer, input_shape, w.shape)
+    bound = bind_call(layer, input_shape, w.shape, keywords, caller="conv_operator")
     return ConvOperator(bound, w)
 
 
