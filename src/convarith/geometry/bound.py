@@ -43,7 +43,7 @@ from .padding import resolve_policy, resolve_transposed_policy
 if TYPE_CHECKING:
     from ..findings import Finding
 
-__all__ = ["AxisEquivalent", "AxisGeometry", "BoundLayer", "DirectEquivalent", "bind", "sample_shape"]
+__all__ = ["AxisEquivalent", "AxisGeometry", "BoundLayer", "DirectEquivalent", "as_bound", "bind", "sample_shape"]
 
 
 @dataclass(frozen=True)
@@ -433,6 +433,23 @@ def sample_shape(shape: object, ndim: int, *, param: str = "input_shape") -> tup
             sizes,
         )
     return sizes
+
+
+def as_bound(layer: Layer | BoundLayer, input_shape: Sequence[int] | None = None) -> BoundLayer:
+    """A bound layer as it is, or a layer bound to ``input_shape`` — the two forms geometry functions take.
+
+    >>> as_bound(Layer("conv1d", kernel_size=3), (5,)).output_spatial
+    (3,)
+    """
+    if isinstance(layer, BoundLayer):
+        if input_shape is not None:
+            raise ConvArithError("input_shape", "a bound layer already has its input; leave it out", repr(input_shape))
+        return layer
+    if not isinstance(layer, Layer):
+        raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(layer).__name__)
+    if input_shape is None:
+        raise ConvArithError("input_shape", "a Layer needs the input's shape (spatial sizes, after C or N, C)", None)
+    return bind(layer, input_shape)
 
 
 def bind(layer: Layer, input_shape: Sequence[int]) -> BoundLayer:

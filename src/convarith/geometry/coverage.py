@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from ..errors import ConvArithError
 from ..layer import Layer, Pad
-from .bound import AxisGeometry, BoundLayer, sample_shape
+from .bound import AxisGeometry, BoundLayer, as_bound
 
 __all__ = [
     "CELL_LIMIT",
@@ -175,7 +175,7 @@ def coverage(layer: Layer | BoundLayer, spatial: Sequence[int] | None = None) ->
     a ``reflect``, ``replicate`` or ``circular`` padding count as read; cells a negative padding
     crops are never read.
     """
-    bound = _bound(layer, spatial)
+    bound = as_bound(layer, spatial)
     if bound.transposed:
         raise ConvArithError("op", "coverage is asked of a direct convolution or pooling; use overlap()", bound.op)
     return tuple(axis_coverage(ax, bound.layer.padding_mode) for ax in bound.axes)
@@ -298,7 +298,7 @@ def axis_overlap(ax: AxisGeometry) -> AxisOverlap:
 
 def overlap(layer: Layer | BoundLayer, spatial: Sequence[int] | None = None) -> tuple[AxisOverlap, ...]:
     """Per axis, the overlap counts of a transposed convolution over this input."""
-    bound = _bound(layer, spatial)
+    bound = as_bound(layer, spatial)
     if not bound.transposed:
         raise ConvArithError("op", "overlap is asked of a transposed convolution; use coverage()", bound.op)
     return tuple(axis_overlap(ax) for ax in bound.axes)
@@ -325,13 +325,3 @@ def has_checkerboard_risk(layer: Layer) -> bool:
             for k, s, d, (pb, _) in zip(layer.kernel_size, layer.stride, layer.dilation, pads, strict=True)
         )
     )
-
-
-def _bound(layer: Layer | BoundLayer, spatial: Sequence[int] | None) -> BoundLayer:
-    if isinstance(layer, BoundLayer):
-        return layer
-    if not isinstance(layer, Layer):
-        raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(layer).__name__)
-    if spatial is None:
-        raise ConvArithError("input_shape", "a layer needs the input's spatial sizes", None)
-    return layer.bind(sample_shape(spatial, layer.ndim))

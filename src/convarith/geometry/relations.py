@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..errors import ConvArithError
 from ..layer import Layer
 from ..rules import check
-from .bound import AxisEquivalent, BoundLayer, sample_shape
+from .bound import AxisEquivalent, BoundLayer, as_bound, sample_shape
 
 __all__ = [
     "AxisEquivalent",
@@ -42,21 +42,11 @@ __all__ = [
 ]
 
 
-def _bound(layer: Layer | BoundLayer, spatial: Sequence[int] | None) -> BoundLayer:
-    if isinstance(layer, BoundLayer):
-        return layer
-    if not isinstance(layer, Layer):
-        raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(layer).__name__)
-    if spatial is None:
-        raise ConvArithError("input_shape", "a layer needs the input's spatial sizes", None)
-    return layer.bind(sample_shape(spatial, layer.ndim, param="input_shape")[-layer.ndim :])
-
-
 def equivalent_direct_conv(
     layer: Layer | BoundLayer, spatial: Sequence[int] | None = None
 ) -> tuple[AxisEquivalent, ...]:
     """Per axis, the stride-1 direct convolution that computes the transposed ``layer`` on this input."""
-    return _bound(layer, spatial).direct().axes
+    return as_bound(layer, spatial).direct().axes
 
 
 def transpose_of(layer: Layer | BoundLayer, spatial: Sequence[int] | None = None) -> Layer:
@@ -70,7 +60,7 @@ def transpose_of(layer: Layer | BoundLayer, spatial: Sequence[int] | None = None
     >>> transpose_of(Layer("conv2d", kernel_size=3, stride=2, padding=1), (6, 5)).output_padding
     (1, 0)
     """
-    bound = _bound(layer, spatial)
+    bound = as_bound(layer, spatial)
     if bound.kind != "conv":
         raise ConvArithError("op", "only a direct convolution has a transposed counterpart", bound.op)
     source = bound.layer
@@ -158,7 +148,7 @@ def output_padding_choices(
     ...                                                                      stride=2, padding=1), (3,))[0]]
     [(0, 5), (1, 6)]
     """
-    bound = _bound(layer, spatial)
+    bound = as_bound(layer, spatial)
     if not bound.transposed:
         raise ConvArithError("op", "output_padding belongs to transposed convolutions", bound.op)
     resolved = bound.resolved
