@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("page", ["layer.md", "findings.md"])
+@pytest.mark.parametrize("page", ["docs/layer.md", "docs/findings.md", "README.md"])
 def test_doc_examples_run(page: str) -> None:
     import convarith
 
     result = doctest.testfile(
-        str(DOCS / page),
+        str(ROOT / page),
         module_relative=False,
         globs={"convarith": convarith, "Layer": convarith.Layer},
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
