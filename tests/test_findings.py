@@ -60,8 +60,11 @@ def test_unread_cells_are_the_cells_autograd_gives_no_gradient(bound: BoundLayer
     for n, ax in enumerate(one.axes):
         codes = _by_code(found, n)
         before, after = (max(-p, 0) for p in ax.pad)
-        cropped = [*range(before), *range(ax.input - after, ax.input)]
-        assert ("cropped-input" in codes) == bool(cropped)
+        crop = [*range(before), *range(ax.input - after, ax.input)]
+        cropped = codes["cropped-input"].data["cells"] if "cropped-input" in codes else []
+        assert isinstance(cropped, list) and set(cropped) <= set(crop)
+        if one.layer.padding_mode != "reflect":  # reflect may read a cropped cell through its mirror
+            assert cropped == crop
         dropped = codes["dropped-input"].data["cells"] if "dropped-input" in codes else []
         inner = codes["unread-input"].data["cells"] if "unread-input" in codes else []
         assert isinstance(dropped, list) and isinstance(inner, list)

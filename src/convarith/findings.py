@@ -176,8 +176,7 @@ def _direct_findings(bound: BoundLayer, n: int, ax: AxisGeometry) -> list[Findin
     layer = bound.layer
     found: list[Finding] = []
     before, after = ax.pad
-    if max(-before, 0) or max(-after, 0):
-        found.append(finding("cropped-input", n, before=max(-before, 0), after=max(-after, 0)))
+    crop_before, crop_after = max(-before, 0), max(-after, 0)
     mode = layer.padding_mode
     if mode == "zeros" and (ax.padded > 4096 or ax.output * ax.kernel > 4096):
         summary = read_summary(ax)
@@ -186,11 +185,14 @@ def _direct_findings(bound: BoundLayer, n: int, ax: AxisGeometry) -> list[Findin
         tail_cells = list(range(ax.input - max(-after, 0) - tail, ax.input - max(-after, 0)))
         inner_count = summary.unread_input - summary.dropped_tail - summary.dropped_head
         inner: list[int] | None = None
+        cropped = [*range(crop_before), *range(ax.input - crop_after, ax.input)]
     elif ax.padded <= CELL_LIMIT and ax.output * ax.kernel <= CELL_LIMIT:
         cov = axis_coverage(ax, mode)
         unread_pad = cov.unread_pad
         lo, hi = cov.cropped[0], ax.input - cov.cropped[1]
         unread = [x for x in cov.unread_input if lo <= x < hi]
+        # a reflect padding mirrors over the whole input, so it may still read a cropped cell
+        cropped = [x for x in cov.unread_input if not lo <= x < hi]
         read = [x for x in range(lo, hi) if cov.reads[x]]
         last = read[-1] if read else lo - 1
         tail_cells = [x for x in unread if x > last]
@@ -198,6 +200,16 @@ def _direct_findings(bound: BoundLayer, n: int, ax: AxisGeometry) -> list[Findin
         inner_count = len(inner)
     else:
         return found  # a folding padding over more cells than are counted one by one
+    if cropped:
+        found.append(
+            finding(
+                "cropped-input",
+                n,
+                before=sum(1 for x in cropped if x < crop_before),
+                after=sum(1 for x in cropped if x >= crop_before),
+                cells=_cells(cropped),
+            )
+        )
     if tail_cells:
         found.append(finding("dropped-input", n, count=len(tail_cells), cells=_cells(tail_cells)))
     if inner_count:
