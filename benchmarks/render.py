@@ -1,61 +1,128 @@
-"""Wall time of the pictures: one 5×5/3×3 GIF, and the whole gallery.
+"""Wall time and memory of the pictures: small GIFs, the gallery, and the two acceptance runs.
 
-Goals (issue 4): one GIF of a 3×3 kernel over a 5×5 input in ≤ 0.3 s; the whole gallery
-(``convarith gallery``: every guide animation, the numeric figures, the extras, C images, overlap
-maps, index.html) in ≤ 10 s on the 2-core development machine.
+Goals: one GIF of a 3×3 kernel over a 5×5 input in ≤ 0.3 s (issue 4); the whole gallery in ≤ 10 s
+(issue 4); a 40×40-input, 3×3-kernel numeric GIF in ≤ 1 s, build + compose + write (issue 7); a
+64 → 64-channel 8×8 animation (3×3 kernel, 2304 frames) in ≤ 2 s and ≤ 300 MB peak (issue 7).
+Each acceptance run is timed in-process per stage (build the frame model, compose the scene,
+write the GIF), the memory as tracemalloc's peak of Python allocations (Pillow's images included)
+and the process's peak resident size; 1 thread.
 
-    python benchmarks/render.py [--repeats 15] [--gallery-repeats 3]
+    python benchmarks/render.py [--repeats 15] [--gallery-repeats 3] [--big-repeats 3] [--skip-gallery]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import median, pin_threads
 
 
+def _stages(make, out: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from convarith.render import compose, write
+
+    start = time.perf_counter()
+    anim = make()
+    built = time.perf_counter()
+    scene = compose(anim)
+    composed = time.perf_counter()
+    write(scene, out)
+    written = time.perf_counter()
+    return {
+        "build": built - start,
+        "compose": composed - built,
+        "write": written - composed,
+        "total": written - start,
+        "frames": len(scene.frames),
+        "bytes": out.stat().st_size,
+    }
+
+
+def _acceptance(name: str, make, goal_s: float, goal_mb: float | None, repeats: int, out: Path) -> None:  # type: ignore[no-untyped-def]
+    slug = "".join(ch if ch.isalnum() else "_" for ch in name)
+    runs = [_stages(make, out / f"{slug}{n}.gif") for n in range(repeats)]
+    tracemalloc.start()
+    _stages(make, out / f"{slug}-mem.gif")
+    peak = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    m = {key: median([r[key] for r in runs]) for key in ("build", "compose", "write", "total")}
+    verdict = "met" if m["total"] <= goal_s else "MISSED"
+    print(
+        f"  {name:<34} {m['total']:6.2f} s  (build {m['build']:.2f}, compose {m['compose']:.2f}, "
+        f"write {m['write']:.2f}; {runs[0]['frames']:.0f} frames, {runs[0]['bytes'] / 1e6:.1f} MB)  "
+        f"goal ≤ {goal_s:g} s: {verdict}"
+    )
+    if goal_mb is not None:
+        print(f"  {'':<34} peak {peak:6.0f} MB traced  goal ≤ {goal_mb:g} MB: {'met' if peak <= goal_mb else 'MISSED'}")
+    else:
+        print(f"  {'':<34} peak {peak:6.0f} MB traced")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--gallery-repeats", type=int, default=3)
+    parser.add_argument("--big-repeats", type=int, default=3)
+    parser.add_argument("--skip-gallery", action="store_true")
     args = parser.parse_args()
     pin_threads(1)
-    from convarith.render import animate, gallery
+    from convarith import Layer
+    from convarith.render import animate, build_animation, gallery
     from convarith.render.gallery_items import GALLERY
 
+    small = Layer("conv2d", kernel_size=3)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        animate("conv2d", (5, 5), out / "warm.gif", kernel_size=3)  # imports, font cache
+        animate(small, (5, 5), out / "warm.gif")  # imports, font cache
         gif_times, svg_times = [], []
         for n in range(args.repeats):
             start = time.perf_counter()
-            animate("conv2d", (5, 5), out / f"a{n}.gif", kernel_size=3)
+            animate(small, (5, 5), out / f"a{n}.gif")
             gif_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            animate("conv2d", (5, 5), out / f"a{n}.svg", kernel_size=3)
+            animate(small, (5, 5), out / f"a{n}.svg")
             svg_times.append(time.perf_counter() - start)
-        gallery_times = []
-        for n in range(args.gallery_repeats):
-            start = time.perf_counter()
-            written = gallery(out / f"gallery{n}")
-            gallery_times.append(time.perf_counter() - start)
-        frames = sum(len(item.scene().frames) for item in GALLERY)
-
-    gif, svg, whole = median(gif_times), median(svg_times), median(gallery_times)
-    print(f"pictures, 1 thread (median of {args.repeats} GIF/SVG runs, {args.gallery_repeats} gallery runs)")
-    print(
-        f"  one 5×5/3×3 GIF (9 frames)      {gif * 1000:8.1f} ms   goal ≤ 300 ms: {'met' if gif <= 0.3 else 'MISSED'}"
-    )
-    print(f"  one 5×5/3×3 animated SVG        {svg * 1000:8.1f} ms")
-    print(
-        f"  whole gallery ({len(written) - 1} files, {frames} frames) {whole:6.2f} s    "
-        f"goal ≤ 10 s: {'met' if whole <= 10 else 'MISSED'}"
-    )
+        gif, svg = median(gif_times), median(svg_times)
+        print(f"pictures, 1 thread (median of {args.repeats} small runs, {args.big_repeats} acceptance runs)")
+        verdict = "met" if gif <= 0.3 else "MISSED"
+        print(f"  one 5×5/3×3 GIF (9 frames)         {gif * 1000:7.1f} ms   goal ≤ 300 ms: {verdict}")
+        print(f"  one 5×5/3×3 animated SVG           {svg * 1000:7.1f} ms")
+        if not args.skip_gallery:
+            gallery_times = []
+            for n in range(args.gallery_repeats):
+                start = time.perf_counter()
+                written = gallery(out / f"gallery{n}")
+                gallery_times.append(time.perf_counter() - start)
+            frames = sum(len(item.scene().frames) for item in GALLERY)
+            whole = median(gallery_times)
+            print(
+                f"  whole gallery ({len(written) - 1} files, {frames} frames) {whole:6.2f} s    "
+                f"goal ≤ 10 s: {'met' if whole <= 10 else 'MISSED'}"
+            )
+        _acceptance(
+            "40×40/3×3 numeric GIF (guide)",
+            lambda: build_animation(small, (40, 40), numeric=True),
+            1.0,
+            None,
+            args.big_repeats,
+            out,
+        )
+        _acceptance(
+            "64→64 channels, 8×8/3×3 GIF",
+            lambda: build_animation(Layer("conv2d", 64, 64, kernel_size=3), (8, 8)),
+            2.0,
+            300.0,
+            args.big_repeats,
+            out,
+        )
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    print(f"  process peak resident size         {peak_rss:7.0f} MB")
 
 
 if __name__ == "__main__":

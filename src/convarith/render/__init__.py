@@ -7,11 +7,14 @@
   folder of frames, in the guide's style or a flat one.
 * :func:`draw_matrix` — C or Cᵀ as a picture, nonzeros coloured by kernel tap.
 * :func:`draw_overlap` — overlap maps of a transposed convolution or a stack of them.
-* :func:`gallery` — the guide's gallery, regenerated, plus what it lacks, with ``index.html``.
+* :func:`gallery` — the guide's gallery, regenerated, plus what it lacks, with ``index.html``;
+  :func:`tour_pictures` — the pictures of ``convarith tour``.
+* :func:`guide_axis` — the cells of one axis of the guide's view of a transposed convolution (the
+  one implementation of that grid; explanations print it).
 
-Names are served lazily (like the top-level package), so that importing
-:mod:`convarith.render.commands` for the CLI costs nothing; nothing imports NumPy or Pillow until a
-picture is made.
+Every function takes a :class:`~convarith.Layer` and an input shape, or a bound layer. Names are
+served lazily (like the top-level package); nothing imports NumPy or Pillow until a picture is
+made.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .api import animate, draw_matrix, draw_overlap
-    from .frames import Animation, Frame, Grid, Touch, Values, build_animation
-    from .gallery_items import GALLERY, GalleryItem, gallery
+    from .frames import Animation, AxisCells, Frame, Grid, Touch, Values, build_animation, guide_axis
+    from .gallery_items import GALLERY, TOUR_PICTURES, GalleryItem, gallery, tour_pictures
     from .maps import matrix_scene, overlap_counts, overlap_scene
     from .scene import Scene, compose
     from .writers import write
@@ -31,6 +34,10 @@ _LAZY = {
     "draw_matrix": "api",
     "draw_overlap": "api",
     "Animation": "frames",
+    "AxisCells": "frames",
+    "guide_axis": "frames",
+    "TOUR_PICTURES": "gallery_items",
+    "tour_pictures": "gallery_items",
     "Frame": "frames",
     "Grid": "frames",
     "Touch": "frames",
@@ -58,7 +65,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "GALLERY",
+    "TOUR_PICTURES",
     "Animation",
+    "AxisCells",
     "Frame",
     "GalleryItem",
     "Grid",
@@ -71,8 +80,14 @@ __all__ = [
     "draw_matrix",
     "draw_overlap",
     "gallery",
+    "guide_axis",
     "matrix_scene",
     "overlap_counts",
     "overlap_scene",
+    "tour_pictures",
     "write",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -10,8 +10,8 @@ Views
 ``direct``
     Convolution or pooling: one frame per output position (per output channel, channel
     outermost), so frame ``f`` is row ``f`` of the matrix C. For a transposed convolution this is
-    the guide's view: the equivalent stride-1 direct convolution over the zero-inserted, padded
-    (or cropped) input, the ``output_padding`` cells marked.
+    the guide's view: the equivalent stride-1 direct convolution (:meth:`BoundLayer.direct`) over
+    the zero-inserted, padded (or cropped) input, the ``output_padding`` cells marked.
 ``scatter``
     Transposed convolution only: one frame per input cell, which stamps the kernel into the
     output (frame ``f`` is column ``f`` of the transposed convolution's matrix); the cells
@@ -25,9 +25,9 @@ Examples
 The guide's ``padding_strides_odd_transposed`` (i′=3, k=3, s=2, p=1, a=1): an 8×8 drawn input
 (zeros inserted, padded by 1 before and 1 + a after), the extra cells last (bottom/right).
 
->>> from convarith import ConvSpec
->>> spec = ConvSpec.create("conv_transpose2d", kernel_size=3, stride=2, padding=1, output_padding=1)
->>> anim = build_animation(spec, (3, 3))
+>>> from convarith import Layer
+>>> layer = Layer("conv_transpose2d", kernel_size=3, stride=2, padding=1, output_padding=1)
+>>> anim = build_animation(layer, (3, 3))
 >>> anim.lower.shape, anim.upper.shape, len(anim.frames)
 ((8, 8), (6, 6), 36)
 >>> "".join(k[0] for k in anim.lower.axes[0].kinds)  # pad, input, zero, ..., extra
@@ -38,15 +38,17 @@ The guide's ``padding_strides_odd_transposed`` (i′=3, k=3, s=2, p=1, a=1): an 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, NamedTuple, overload
 
 from ..errors import ConvArithError
-from ..geometry import ConvSpec, check_channels, equivalent_direct_conv, overlap
-from ..geometry.arithmetic import tap_counts
+from ..geometry.bound import AxisEquivalent, AxisGeometry, BoundLayer
+from ..geometry.coverage import padded_source, tap_counts
+from ..layer import Layer, as_int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,15 +58,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_PRIORITY",
+    "MAX_CELLS",
+    "MAX_FRAMES",
     "Animation",
     "AxisCells",
     "CellKind",
     "Frame",
+    "FrameSequence",
     "Grid",
     "Touch",
     "Values",
     "View",
+    "Window",
+    "bind_layer",
     "build_animation",
+    "guide_axis",
 ]
 
 CellKind = Literal["input", "output", "zero", "pad", "extra", "overhang", "crop"]
@@ -90,6 +98,9 @@ KIND_PRIORITY: dict[str, int] = {
 }
 
 MAX_FRAMES = 4096
+"""Longest animation built."""
+MAX_CELLS = 250_000
+"""Most drawn cells (both grids, every channel) in one picture."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,8 @@ class AxisCells:
     position holds; ``-1`` when it holds a zero or nothing (a folding ``padding_mode`` maps its
     padding back into the input)."""
     offset: int
-    """Drawn position of window position 0: a tap at window position ``u`` lies at ``u + offset``."""
+    """Drawn position of window position 0 (direct) or of stamp position 0 (scatter): a tap at
+    position ``u`` lies at ``u + offset``."""
     reads: tuple[int, ...]
     """How many (frame, tap) pairs touch every drawn position (0 = never read: the floor's loss)."""
 
@@ -119,14 +131,19 @@ class Grid:
     channels: int
     axes: tuple[AxisCells, ...]
 
-    @property
+    @functools.cached_property
     def shape(self) -> tuple[int, ...]:
         return tuple(len(axis) for axis in self.axes)
 
     def kind(self, cell: Sequence[int]) -> CellKind:
         """The kind of an N-d cell: the strongest kind of its axes."""
-        kinds = [axis.kinds[g] for axis, g in zip(self.axes, cell, strict=True)]
-        return max(kinds, key=KIND_PRIORITY.__getitem__)
+        best: CellKind = "input"
+        rank = -1
+        for axis, g in zip(self.axes, cell, strict=True):
+            kind = axis.kinds[g]
+            if KIND_PRIORITY[kind] > rank:
+                best, rank = kind, KIND_PRIORITY[kind]
+        return best
 
     def source(self, cell: Sequence[int]) -> tuple[int, ...] | None:
         """The layer's cell this drawn cell holds, or ``None`` for zeros, padding and crops."""
@@ -144,11 +161,14 @@ class Grid:
         return itertools.product(*(range(len(axis)) for axis in self.axes))
 
     def kinds_present(self) -> set[str]:
-        return {self.kind(cell) for cell in self.cells()}
+        """The kinds that occur (the product of the axes' kinds, by priority)."""
+        present: set[str] = set()
+        for combo in itertools.product(*(set(axis.kinds) for axis in self.axes)):
+            present.add(max(combo, key=KIND_PRIORITY.__getitem__))
+        return present
 
 
-@dataclass(frozen=True)
-class Touch:
+class Touch(NamedTuple):
     """One highlighted cell of a frame."""
 
     channel: int
@@ -184,129 +204,132 @@ class Values:
     """The result on the upper grid ``(C_out, *shape)``; ``nan`` on cropped cells."""
     frame_values: tuple[float, ...]
     """Direct view: the output value each frame computes. Scatter: the input value stamped."""
+    partial_sums: tuple[tuple[float, ...], ...] = ()
+    """Scatter view: after frame ``f``, the sum so far on each cell frame ``f`` stamps (in the
+    order of ``frame.upper``) — the one computation of the running sums the pictures show."""
 
 
 @dataclass(frozen=True)
 class Animation:
-    """Everything a writer needs: the layer, its two grids and its frames."""
+    """Everything a writer needs: the bound layer, its two grids and its frames."""
 
-    spec: ConvSpec
-    """The resolved layer."""
+    bound: BoundLayer
+    """The layer bound to its input (channels, resolved padding)."""
     view: View
-    input_spatial: tuple[int, ...]
-    output_spatial: tuple[int, ...]
-    in_channels: int
-    out_channels: int
     lower: Grid
     upper: Grid
-    frames: tuple[Frame, ...]
+    frames: FrameSequence
+    """One frame per step, computed on access (:class:`FrameSequence`)."""
     values: Values | None = None
 
     @property
+    def layer(self) -> Layer:
+        """The resolved layer (explicit pads, channels)."""
+        return self.bound.resolved
+
+    @property
     def ndim(self) -> int:
-        return self.spec.ndim
+        return self.bound.ndim
+
+    @property
+    def input_spatial(self) -> tuple[int, ...]:
+        return self.bound.input_spatial
+
+    @property
+    def output_spatial(self) -> tuple[int, ...]:
+        return self.bound.output_spatial
+
+    @property
+    def in_channels(self) -> int:
+        return self.bound.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.bound.out_channels
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
-        s = self.spec
-        if s.pooling:
-            return s.kernel_size
-        if s.transposed:
-            return (self.in_channels, self.out_channels // s.groups, *s.kernel_size)
-        return (self.out_channels, self.in_channels // s.groups, *s.kernel_size)
+        """The weight's shape (PyTorch layout); a pool's window for pooling."""
+        shape = self.bound.weight_shape
+        return self.bound.layer.kernel_size if shape is None else shape
 
     @property
     def guide_view(self) -> bool:
         """A transposed convolution drawn as its equivalent direct convolution."""
-        return self.spec.transposed and self.view == "direct"
+        return self.bound.transposed and self.view == "direct"
 
     def caption(self) -> str:
-        """One line of parameters, e.g. ``conv2d  i=5×5 k=3×3 s=2×2 p=1 → o=3×3``."""
-        s = self.spec
-
-        def fmt(values: Sequence[int]) -> str:
-            return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
-
-        def sizes(values: Sequence[int]) -> str:
-            return "×".join(map(str, values))
-
-        pads = s.pads
-        symmetric = all(b == a for b, a in pads)
-        pad = fmt([b for b, _ in pads]) if symmetric else ",".join(f"{b}:{a}" for b, a in pads)
-        parts = [f"i={sizes(self.input_spatial)}", f"k={fmt(s.kernel_size)}", f"s={fmt(s.stride)}", f"p={pad}"]
-        if max(s.dilation) > 1:
-            parts.append(f"d={fmt(s.dilation)}")
-        if s.transposed and max(s.output_padding) > 0:
-            parts.append(f"a={fmt(s.output_padding)}")
-        if s.ceil_mode:
-            parts.append("ceil_mode")
-        if s.padding_mode != "zeros":
-            parts.append(s.padding_mode)
-        if s.groups > 1:
-            parts.append(f"groups={s.groups}")
-        channels = ""
-        if self.in_channels > 1 or self.out_channels > 1:
-            channels = f"  C {self.in_channels}→{self.out_channels}"
-        return f"{s.op}  {' '.join(parts)} → o={sizes(self.output_spatial)}{channels}"
+        """One line of parameters: :meth:`BoundLayer.caption`."""
+        return self.bound.caption()
 
 
 # -- per-axis layouts -------------------------------------------------------------------------------
 
 
-def _direct_axis(
-    i: int, o: int, k: int, s: int, d: int, pad: tuple[int, int], mode: str, *, pooling: bool
-) -> AxisCells:
-    """Input axis of a direct convolution or pooling: padding and crops around the input."""
-    from ..ops.indexing import padded_source
-
-    pb, pa = pad
-    front, back = max(pb, 0), max(pa, 0)
-    padded = i + pb + pa
-    last = (o - 1) * s + d * (k - 1)  # window position of the last tap
-    extra = max(last + 1 - padded, 0) if pooling else 0  # ceil_mode windows reach past the padding
-    size = front + i + back + extra
-    offset = max(-pb, 0)
-    src = padded_source(i, pad, mode).tolist()
-    kinds: list[CellKind] = []
-    source: list[int] = []
-    for g in range(size):
-        x = g - front  # input position
-        u = g - offset  # window position
-        if g >= front + i + back:
-            kinds.append("overhang")
-        elif 0 <= x < i:
-            kinds.append("input" if 0 <= u < padded else "crop")
-        else:
-            kinds.append("pad")
-        source.append(src[u] if 0 <= u < padded and kinds[-1] != "overhang" else -1)
-    reads = tuple(tap_counts(size, o, k, s, d, -offset))
-    return AxisCells(tuple(kinds), tuple(source), offset, reads)
-
-
-def _guide_axis(i: int, s: int, k: int, d: int, pad: tuple[int, int], a: int, o: int) -> AxisCells:
-    """Input axis of the equivalent direct convolution: zeros inserted, padded or cropped, ``a`` marked."""
-    stretched = (i - 1) * s + 1
-    pb, pa = pad
+def _direct_axis(ax: AxisGeometry, mode: str) -> AxisCells:
+    """Input axis of a direct convolution or pooling: padding and crops around the input,
+    the ``ceil_mode`` overhang after."""
+    i = ax.input
+    pb, pa = ax.pad
     front, back = max(pb, 0), max(pa, 0)
     crop_b, crop_a = max(-pb, 0), max(-pa, 0)
-    size = front + stretched + back
+    size = front + i + back + ax.overhang
+    src = padded_source(i, ax.pad, mode)
     kinds: list[CellKind] = []
     source: list[int] = []
     for g in range(size):
-        x = g - front
-        if x < 0:
-            kinds.append("pad")
-        elif x >= stretched:
-            # the last min(a, p′_a) cells of the padding after are output_padding's
-            kinds.append("extra" if g >= size - min(a, back) else "pad")
-        elif x < crop_b or x >= stretched - crop_a:
+        u = g - crop_b  # window position
+        if g >= front + i + back:
+            kinds.append("overhang")
+        elif g < crop_b or g >= front + i + back - crop_a:
             kinds.append("crop")
+        elif front <= g < front + i:
+            kinds.append("input")
+        else:
+            kinds.append("pad")
+        source.append(src[u] if kinds[-1] in ("input", "pad") else -1)
+    reads = tuple(tap_counts(size, ax.output, ax.kernel, ax.stride, ax.dilation, -crop_b))
+    return AxisCells(tuple(kinds), tuple(source), crop_b, reads)
+
+
+def guide_axis(eq: AxisEquivalent) -> AxisCells:
+    """One axis of the input of the equivalent direct convolution of a transposed one (the guide's view).
+
+    The stretched input (``s − 1`` zeros between neighbours), padded by ``p′`` before and after,
+    the last ``min(a, p′_a)`` cells of the padding after marked ``extra`` (``output_padding``); a
+    negative ``p′`` marks the cells it crops ``crop``. ``source`` gives the transposed
+    convolution's input index of every ``input`` cell. This is the one implementation of that
+    grid: the pictures draw it and the explanations print it.
+
+    >>> from convarith import Layer
+    >>> bound = Layer("conv_transpose1d", kernel_size=3, stride=2, padding=1, output_padding=1).bind((3,))
+    >>> cells = guide_axis(bound.direct().axes[0])
+    >>> cells.kinds
+    ('pad', 'input', 'zero', 'input', 'zero', 'input', 'pad', 'extra')
+    >>> cells.source
+    (-1, 0, -1, 1, -1, 2, -1, -1)
+    """
+    s = eq.zeros_between + 1
+    pb, pa = eq.pad
+    front, back = max(pb, 0), max(pa, 0)
+    crop_b, crop_a = max(-pb, 0), max(-pa, 0)
+    size = front + eq.stretched + back
+    kinds: list[CellKind] = []
+    source: list[int] = []
+    for g in range(size):
+        x = g - front  # position in the stretched input
+        if g < crop_b or g >= size - crop_a:
+            kinds.append("crop")
+        elif x < 0:
+            kinds.append("pad")
+        elif x >= eq.stretched:
+            kinds.append("extra" if g >= size - min(eq.output_padding, back) else "pad")
         elif x % s:
             kinds.append("zero")
         else:
             kinds.append("input")
         source.append(x // s if kinds[-1] == "input" else -1)
-    reads = tuple(tap_counts(size, o, k, 1, d, -crop_b))
+    reads = tuple(tap_counts(size, eq.output, eq.kernel, 1, eq.dilation, -crop_b))
     return AxisCells(tuple(kinds), tuple(source), crop_b, reads)
 
 
@@ -320,198 +343,351 @@ def _plain_input_axis(i: int) -> AxisCells:
     return AxisCells(tuple(kinds), tuple(range(i)), 0, (1,) * i)
 
 
-def _scatter_axis(i: int, k: int, s: int, d: int, pad: tuple[int, int], o: int, counts: Sequence[int]) -> AxisCells:
-    """Output axis of a transposed convolution with the stamped border that its padding crops."""
-    pb, _ = pad
-    full = (i - 1) * s + d * (k - 1) + 1  # cells the stamps cover before the crop
-    size = max(full, pb + o)
+def _scatter_axis(ax: AxisGeometry) -> AxisCells:
+    """Output axis of a transposed convolution: the cells its stamps cover (``AxisGeometry.full``),
+    the border its padding crops, and output cells no stamp reaches (``output_padding``, or a
+    negative padding's extra cells)."""
+    pb, _ = ax.pad
+    lead = max(-pb, 0)  # output cells before the first stamp (negative padding)
+    stamped = ax.full - ax.output_padding
+    size = lead + max(ax.full, pb + ax.output)
     kinds: list[CellKind] = []
     source: list[int] = []
     for g in range(size):
-        q = g - pb
-        if not 0 <= q < o:
+        q = g - lead - pb  # output index
+        if not 0 <= q < ax.output:
             kinds.append("crop")
-        elif g >= full:
-            kinds.append("extra")  # output_padding that no stamp reaches
-        else:
+        elif 0 <= g - lead < stamped:
             kinds.append("output")
-        source.append(q if 0 <= q < o else -1)
-    reads = tuple(tap_counts(size, i, k, s, d, 0))
-    # the overlap the geometry predicts is what lands inside the output
-    assert list(reads[pb : pb + o]) == list(counts)
-    return AxisCells(tuple(kinds), tuple(source), 0, reads)
+        else:
+            kinds.append("extra")
+        source.append(q if 0 <= q < ax.output else -1)
+    reads = tuple(tap_counts(size, ax.input, ax.kernel, ax.stride, ax.dilation, -lead))
+    return AxisCells(tuple(kinds), tuple(source), lead, reads)
 
 
 # -- frames -----------------------------------------------------------------------------------------
 
 
-def _direct_frames(
-    spec: ConvSpec, lower: Grid, out_spatial: tuple[int, ...], c_in: int, c_out: int, *, guide: bool
-) -> list[Frame]:
-    """One frame per (output channel, output position): the window and its taps."""
-    n = spec.ndim
-    stride = (1,) * n if guide else spec.stride
-    cig, cog = c_in // spec.groups, c_out // spec.groups
-    taps = list(itertools.product(*(range(k) for k in spec.kernel_size)))
-    frames: list[Frame] = []
-    for oc in range(c_out):
-        group = oc // cog
-        channels = [oc] if spec.pooling else range(group * cig, (group + 1) * cig)
-        for pos in itertools.product(*(range(o) for o in out_spatial)):
-            touches = []
-            for ic in channels:
-                for t in taps:
-                    cell = tuple(
-                        p * st + tt * d + axis.offset
-                        for p, st, tt, d, axis in zip(pos, stride, t, spec.dilation, lower.axes, strict=True)
-                    )
-                    if spec.pooling:
-                        tap: tuple[int, ...] = t
-                    elif guide:
-                        # the equivalent conv uses the kernel rotated by 180°, in/out swapped
-                        flipped = tuple(k - 1 - tt for k, tt in zip(spec.kernel_size, t, strict=True))
-                        tap = (ic, oc - group * cog, *flipped)
-                    else:
-                        tap = (oc, ic - group * cig, *t)
-                    touches.append(Touch(ic, cell, tap))
-            frames.append(Frame(len(frames), tuple(touches), (Touch(oc, pos),)))
-    return frames
+class Window(NamedTuple):
+    """A frame in compact form: the one cell it reads from or writes to, and the window on the other grid.
+
+    Direct view: ``channel``/``cell`` the output cell produced, ``channels`` the input channels the
+    window covers, ``cells`` the window's drawn cells (tap order), the same on every channel.
+    Scatter view: ``channel``/``cell`` the input cell stamping, ``channels`` the output channels
+    stamped, ``cells`` the stamped cells.
+    """
+
+    channel: int
+    cell: tuple[int, ...]
+    channels: range
+    cells: tuple[tuple[int, ...], ...]
 
 
-def _scatter_frames(spec: ConvSpec, upper: Grid, in_spatial: tuple[int, ...], c_in: int, c_out: int) -> list[Frame]:
-    """One frame per (input channel, input position): the kernel stamped into the output."""
-    cig, cog = c_in // spec.groups, c_out // spec.groups
-    taps = list(itertools.product(*(range(k) for k in spec.kernel_size)))
-    frames: list[Frame] = []
-    for ic in range(c_in):
-        group = ic // cig
-        for pos in itertools.product(*(range(i) for i in in_spatial)):
-            stamps = []
-            for oc in range(group * cog, (group + 1) * cog):
-                for t in taps:
-                    cell = tuple(p * s + tt * d for p, s, tt, d in zip(pos, spec.stride, t, spec.dilation, strict=True))
-                    stamps.append(Touch(oc, cell, (ic, oc - group * cog, *t)))
-            frames.append(Frame(len(frames), (Touch(ic, pos),), tuple(stamps)))
-    return frames
+class FrameSequence(Sequence[Frame]):
+    """The frames of an animation, computed on access from per-axis data (nothing per frame is stored).
+
+    ``frames[f]`` is a :class:`Frame` with every touched cell; :meth:`window` is the same frame
+    in compact form, which is what the pictures use (its size does not grow with the channels).
+
+    >>> from convarith import Layer
+    >>> frames = build_animation(Layer("conv2d", 64, 64, kernel_size=3), (8, 8)).frames
+    >>> len(frames), len(frames[0].lower), frames.window(37).channel, frames.window(37).cells[0]
+    (2304, 576, 1, (0, 1))
+    """
+
+    def __init__(self, bound: BoundLayer, view: View, offsets: Sequence[int], *, guide: bool) -> None:
+        layer = bound.layer
+        self._bound = bound
+        self._scatter = view == "scatter"
+        self._pooling = bound.pooling
+        self._guide = guide
+        n = bound.ndim
+        self._stride = layer.stride if (self._scatter or not guide) else (1,) * n
+        self._spatial = bound.input_spatial if self._scatter else bound.output_spatial
+        self._outer = bound.in_channels if self._scatter else bound.out_channels
+        c_in, c_out, g = bound.in_channels, bound.out_channels, layer.groups
+        self._cig, self._cog = c_in // g, c_out // g
+        kernel = layer.kernel_size
+        self._taps = tuple(itertools.product(*(range(k) for k in kernel)))
+        self._offsets = tuple(
+            tuple(t * d + o for t, d, o in zip(tap, layer.dilation, offsets, strict=True)) for tap in self._taps
+        )
+        self._flipped = tuple(tuple(k - 1 - t for k, t in zip(kernel, tap, strict=True)) for tap in self._taps)
+        self._per_channel = math.prod(self._spatial)
+
+    def __len__(self) -> int:
+        return self._outer * self._per_channel
+
+    def _index(self, index: int) -> int:
+        size = len(self)
+        if not -size <= index < size:
+            raise IndexError(index)
+        return index % size
+
+    def window(self, index: int) -> Window:
+        """Frame ``index`` in compact form (see :class:`Window`)."""
+        index = self._index(index)
+        channel, flat = divmod(index, self._per_channel)
+        pos: list[int] = []
+        for size in reversed(self._spatial):
+            flat, r = divmod(flat, size)
+            pos.append(r)
+        cell = tuple(reversed(pos))
+        start = tuple(p * s for p, s in zip(cell, self._stride, strict=True))
+        cells = tuple(tuple(a + b for a, b in zip(start, off, strict=True)) for off in self._offsets)
+        if self._pooling:
+            channels = range(channel, channel + 1)
+        elif self._scatter:
+            group = channel // self._cig
+            channels = range(group * self._cog, (group + 1) * self._cog)
+        else:
+            group = channel // self._cog
+            channels = range(group * self._cig, (group + 1) * self._cig)
+        return Window(channel, cell, channels, cells)
+
+    def windows(self) -> Iterator[Window]:
+        """Every frame in compact form, in order."""
+        return (self.window(n) for n in range(len(self)))
+
+    def taps(self, window: Window, channel: int) -> Sequence[tuple[int, ...]]:
+        """The weight index of every cell of ``window`` on ``channel`` (one of ``window.channels``), in tap order.
+
+        PyTorch layout (see :attr:`Touch.tap`); the spatial taps for pooling.
+        """
+        if self._pooling:
+            return self._taps
+        if self._scatter:
+            j = channel - window.channels.start
+            return [(window.channel, j, *t) for t in self._taps]
+        if self._guide:
+            # the equivalent conv uses the kernel rotated by 180°, in/out swapped
+            return [(channel, window.channel % self._cog, *f) for f in self._flipped]
+        return [(window.channel, channel - window.channels.start, *t) for t in self._taps]
+
+    def _frame(self, index: int) -> Frame:
+        w = self.window(index)
+        touches: list[Touch] = []
+        if self._scatter:
+            for oc in w.channels:
+                touches.extend(Touch(oc, c, t) for c, t in zip(w.cells, self.taps(w, oc), strict=True))
+            return Frame(index, (Touch(w.channel, w.cell),), tuple(touches))
+        for ic in w.channels:
+            touches.extend(Touch(ic, c, t) for c, t in zip(w.cells, self.taps(w, ic), strict=True))
+        return Frame(index, tuple(touches), (Touch(w.channel, w.cell),))
+
+    @overload
+    def __getitem__(self, index: int) -> Frame: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Frame]: ...
+
+    def __getitem__(self, index: int | slice) -> Frame | list[Frame]:
+        if isinstance(index, slice):
+            return [self._frame(n) for n in range(*index.indices(len(self)))]
+        return self._frame(self._index(index))
+
+    def __iter__(self) -> Iterator[Frame]:
+        return (self._frame(n) for n in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} frames>"
 
 
 # -- values -----------------------------------------------------------------------------------------
 
 
-def _as_array(name: str, value: Any, shape: tuple[int, ...], short: tuple[int, ...]) -> FloatArray:
+def _as_array(name: str, value: object, shape: tuple[int, ...], short: tuple[int, ...]) -> FloatArray:
     import numpy as np
 
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape == shape:
-        return array
-    if array.shape == short:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ConvArithError(name, "must be an array of real numbers", type(value).__name__) from None
+    if array.shape == shape or array.shape == short:
+        if not np.isfinite(array).all():
+            raise ConvArithError(name, "must hold finite numbers (no nan or inf)", "non-finite values")
         return array.reshape(shape)
     raise ConvArithError(name, f"must have shape {shape}" + (f" or {short}" if short != shape else ""), array.shape)
 
 
-def _values(anim: Animation, seed: int, input_values: Any | None, kernel_values: Any | None) -> Values:
+def _lower_values(anim: Animation, x: FloatArray) -> FloatArray:
     import numpy as np
 
-    spec = anim.spec
+    lower = anim.lower
+    if anim.view == "scatter":
+        return x.copy()
+    fill = -np.inf if anim.bound.kind == "max_pool" else 0.0
+    values = np.full((lower.channels, *lower.shape), np.nan)
+    for cell in lower.cells():
+        kind = lower.kind(cell)
+        if kind in ("crop", "overhang"):
+            continue
+        src = lower.source(cell)
+        index: tuple[slice | int, ...] = (slice(None), *cell)
+        if src is None:
+            values[index] = fill if kind == "pad" else 0.0
+        else:
+            source: tuple[slice | int, ...] = (slice(None), *src)
+            values[index] = x[source]
+    return values
+
+
+def _values(anim: Animation, seed: int, input_values: object | None, kernel_values: object | None) -> Values:
+    import numpy as np
+
+    bound = anim.bound
     rng = np.random.default_rng(seed)
-    in_shape = (anim.in_channels, *anim.input_spatial)
+    in_shape = bound.sample_input_shape
     if input_values is None:
         x = rng.integers(0, 4, size=in_shape).astype(np.float64)
     else:
-        x = _as_array("input_values", input_values, in_shape, tuple(anim.input_spatial))
+        x = _as_array("input_values", input_values, in_shape, bound.input_spatial)
     weight: FloatArray | None = None
-    if spec.pooling:
+    if bound.pooling:
         if kernel_values is not None:
-            raise ConvArithError("kernel_values", "pooling has no weights", spec.op)
+            raise ConvArithError("kernel_values", "pooling has no weights", bound.op)
     else:
         shape = anim.weight_shape
-        short = tuple(spec.kernel_size) if shape[0] == shape[1] == 1 else shape
+        short = bound.layer.kernel_size if shape[0] == shape[1] == 1 else shape
         if kernel_values is None:
             weight = rng.integers(0, 3, size=shape).astype(np.float64)
         else:
             weight = _as_array("kernel_values", kernel_values, shape, short)
 
-    lower = anim.lower
-    if anim.view == "scatter":
-        lower_values = x.copy()
-    else:
-        fill = -np.inf if spec.kind == "max_pool" else 0.0
-        lower_values = np.full((lower.channels, *lower.shape), np.nan)
-        for cell in lower.cells():
-            kind = lower.kind(cell)
-            if kind in ("crop", "overhang"):
-                continue
-            src = lower.source(cell)
-            for c in range(lower.channels):
-                lower_values[(c, *cell)] = x[(c, *src)] if src is not None else (fill if kind == "pad" else 0.0)
-
-    upper = anim.upper
-    frame_values: list[float] = []
-    if anim.view == "scatter":
-        assert weight is not None
-        out = np.zeros((upper.channels, *upper.shape))
-        for frame in anim.frames:
-            (src_touch,) = frame.lower
-            value = float(x[(src_touch.channel, *src_touch.cell)])
-            frame_values.append(value)
-            for touch in frame.upper:
-                out[(touch.channel, *touch.cell)] += value * weight[touch.tap]
-        for cell in upper.cells():
-            if upper.kind(cell) == "crop":
-                out[(slice(None), *cell)] = np.nan  # type: ignore[index]
-    else:
-        out = np.full((upper.channels, *upper.shape), np.nan)
-        for frame in anim.frames:
-            value = _window_value(spec, lower, lower_values, weight, frame)
-            frame_values.append(value)
-            (target,) = frame.upper
-            out[(target.channel, *target.cell)] = value
-    return Values(x, weight, lower_values, out, tuple(frame_values))
+    lower_values = _lower_values(anim, x)
+    frame_values, partials, out = _run(anim, x, weight, lower_values)
+    return Values(x, weight, lower_values, out, tuple(frame_values), tuple(partials))
 
 
-def _window_value(spec: ConvSpec, lower: Grid, values: FloatArray, weight: FloatArray | None, frame: Frame) -> float:
+def _flat(grid: Grid, cells: Sequence[tuple[int, ...]]) -> list[int]:
+    """Row-major spatial indices of drawn cells."""
+    shape = grid.shape
+    result = []
+    for cell in cells:
+        flat = 0
+        for size, g in zip(shape, cell, strict=True):
+            flat = flat * size + g
+        result.append(flat)
+    return result
+
+
+def _run(
+    anim: Animation, x: FloatArray, weight: FloatArray | None, lower_values: FloatArray
+) -> tuple[list[float], list[tuple[float, ...]], FloatArray]:
+    """Every frame's value (and the scatter view's running sums), one window at a time."""
     import numpy as np
 
-    cells = [values[(t.channel, *t.cell)] for t in frame.lower]
-    if spec.kind == "max_pool":
-        return float(max(v for v in cells if not np.isnan(v)))
-    if spec.kind == "avg_pool":
-        counted = ("input", "pad") if spec.count_include_pad else ("input",)
-        total = sum(v for v in cells if not np.isnan(v))
-        return float(total / sum(lower.kind(t.cell) in counted for t in frame.lower))
-    assert weight is not None
-    return float(sum(v * weight[t.tap] for v, t in zip(cells, frame.lower, strict=True)))
+    bound, frames, upper = anim.bound, anim.frames, anim.upper
+    frame_values: list[float] = []
+    partials: list[tuple[float, ...]] = []
+    taps = math.prod(bound.layer.kernel_size)
+    if anim.view == "scatter":
+        assert weight is not None
+        out = np.zeros((upper.channels, math.prod(upper.shape)))
+        for w in frames.windows():
+            value = float(x[(w.channel, *w.cell)])
+            frame_values.append(value)
+            idx = _flat(upper, w.cells)
+            rows = slice(w.channels.start, w.channels.stop)
+            kernel = weight[w.channel].reshape(len(w.channels), taps)
+            block = out[rows][:, idx] + value * kernel
+            out[rows, idx] = block
+            partials.append(tuple(block.ravel().tolist()))
+        result = out.reshape(upper.channels, *upper.shape)
+        for cell in upper.cells():
+            if upper.kind(cell) == "crop":
+                cropped: tuple[slice | int, ...] = (slice(None), *cell)
+                result[cropped] = np.nan
+        return frame_values, partials, result
+    lower = anim.lower
+    flat_values = lower_values.reshape(lower.channels, -1)
+    kind = bound.layer.kind
+    counted = ("input", "pad") if bound.layer.count_include_pad else ("input",)
+    out = np.full((upper.channels, *upper.shape), np.nan)
+    for w in frames.windows():
+        idx = _flat(lower, w.cells)
+        cells = flat_values[w.channels.start : w.channels.stop][:, idx]
+        if kind == "max_pool":
+            real = cells[~np.isnan(cells)]
+            value = float(real.max()) if real.size else -math.inf
+        elif kind == "avg_pool":
+            total = float(np.nansum(cells))
+            if bound.layer.divisor_override is not None:
+                value = total / bound.layer.divisor_override
+            else:
+                count = sum(lower.kind(c) in counted for c in w.cells)
+                value = total / count if count else math.nan
+        else:
+            assert weight is not None
+            if anim.guide_view:
+                group_size = bound.out_channels // bound.layer.groups
+                local = w.channel % group_size
+                kernel = weight[w.channels.start : w.channels.stop, local].reshape(len(w.channels), taps)[:, ::-1]
+            else:
+                kernel = weight[w.channel].reshape(len(w.channels), taps)
+            value = float((cells * kernel).sum())
+        frame_values.append(value)
+        out[(w.channel, *w.cell)] = value
+    return frame_values, partials, out
 
 
 # -- the one entry point ----------------------------------------------------------------------------
 
 
+def bind_layer(layer: Layer | BoundLayer, input_shape: Sequence[int] | None) -> BoundLayer:
+    """A bound layer from a layer and an input shape, or a bound layer as it is (the pictures' front door).
+
+    >>> bind_layer(Layer("conv2d", 2, 4, kernel_size=3), (5, 5)).sample_output_shape
+    (4, 3, 3)
+    """
+    if isinstance(layer, BoundLayer):
+        if input_shape is not None and tuple(input_shape) != layer.input_shape:
+            raise ConvArithError(
+                "input_shape", "a bound layer has its input already; leave input_shape out", input_shape
+            )
+        return layer
+    if not isinstance(layer, Layer):
+        raise ConvArithError("layer", "must be a convarith.Layer or a BoundLayer", type(layer).__name__)
+    if input_shape is None:
+        raise ConvArithError(
+            "input_shape", "a layer needs the input shape (spatial, C + spatial or N, C, spatial)", None
+        )
+    return layer.bind(input_shape)
+
+
 def build_animation(
-    spec: ConvSpec,
-    input_spatial: Sequence[int],
+    layer: Layer | BoundLayer,
+    input_shape: Sequence[int] | None = None,
     *,
     view: View = "direct",
-    in_channels: int = 1,
-    out_channels: int | None = None,
     numeric: bool = False,
     seed: int = 0,
-    input_values: Any | None = None,
-    kernel_values: Any | None = None,
+    input_values: object | None = None,
+    kernel_values: object | None = None,
     max_frames: int = MAX_FRAMES,
 ) -> Animation:
     """Describe every frame of a layer's animation.
 
     Parameters
     ----------
-    spec
-        The layer (any kind, any number of spatial axes); policies are resolved here.
-    input_spatial
-        Spatial input sizes, e.g. ``(5, 5)``.
+    layer
+        The layer (any kind, any number of spatial axes) or a bound layer; policies are
+        resolved for the input, channels come from the bound layer (the input shape's ``C``,
+        else the layer's ``in_channels``; ``out_channels`` from the layer).
+    input_shape
+        ``(*spatial)``, ``(C, *spatial)`` or ``(N, C, *spatial)`` (one sample is drawn); leave it
+        out for a bound layer.
     view
         ``"direct"`` (convolution, pooling, and the guide's view of a transposed convolution) or
         ``"scatter"`` (transposed convolution: each input cell stamps the kernel).
-    in_channels, out_channels
-        Channel counts (checked against ``groups``); ``out_channels=None`` keeps ``in_channels``.
     numeric
         Attach :class:`Values`: input and kernel from ``seed`` (small integers, as in the
         guide's figures) unless ``input_values`` (``(C_in, *spatial)``, or ``spatial`` for one
@@ -527,75 +703,67 @@ def build_animation(
     Raises
     ------
     ConvArithError
-        For an invalid layer or input (PyTorch's rules), a scatter view of anything but a
-        transposed convolution, values of the wrong shape, or too many frames.
+        For an input the layer cannot take, a scatter view of anything but a transposed
+        convolution, values of the wrong shape or not finite, too many frames or cells.
 
     Examples
     --------
-    >>> from convarith import ConvSpec
-    >>> anim = build_animation(ConvSpec.create("conv2d", kernel_size=3, stride=2, padding=1), (5, 5))
+    >>> from convarith import Layer
+    >>> anim = build_animation(Layer("conv2d", kernel_size=3, stride=2, padding=1), (5, 5))
     >>> anim.lower.shape, anim.upper.shape, len(anim.frames)
     ((7, 7), (3, 3), 9)
     >>> [t.cell for t in anim.frames[0].lower][:4]
     [(0, 0), (0, 1), (0, 2), (1, 0)]
-    >>> build_animation(ConvSpec.create("conv2d", kernel_size=3), (4, 4), numeric=True).values.output.shape
+    >>> build_animation(Layer("conv2d", kernel_size=3), (4, 4), numeric=True).values.output.shape
     (1, 2, 2)
     """
-    out_spatial = spec.output_spatial(input_spatial)  # validates like PyTorch
-    spatial = tuple(int(i) for i in input_spatial)
-    spec = spec.resolve(spatial)
-    c_out = check_channels(spec, in_channels, out_channels)
+    bound = bind_layer(layer, input_shape)
     if view not in ("direct", "scatter"):
         raise ConvArithError("view", "must be direct or scatter", repr(view))
-    if view == "scatter" and not spec.transposed:
-        raise ConvArithError("view", "the scatter view draws transposed convolutions", spec.op)
-    n_frames = (in_channels * math.prod(spatial)) if view == "scatter" else c_out * math.prod(out_spatial)
+    if view == "scatter" and not bound.transposed:
+        raise ConvArithError("view", "the scatter view draws transposed convolutions", bound.op)
+    for name, flag in (("numeric", numeric),):
+        if not isinstance(flag, bool):
+            raise ConvArithError(name, "must be True or False", repr(flag))
+    if as_int("seed", seed) < 0:
+        raise ConvArithError("seed", "must not be negative", seed)
+    c_in, c_out = bound.in_channels, bound.out_channels
+    spatial, out_spatial = bound.input_spatial, bound.output_spatial
+    n_frames = c_in * math.prod(spatial) if view == "scatter" else c_out * math.prod(out_spatial)
     if n_frames > max_frames:
         raise ConvArithError(
-            "input",
-            f"an animation of {n_frames} frames is too long (at most {max_frames}); draw a smaller input",
-            spatial,
+            "input_shape",
+            f"an animation of {n_frames} frames is too long (at most {max_frames}); draw a smaller input or fewer "
+            "channels",
+            bound.input_shape,
         )
-    dims = zip(spatial, out_spatial, spec.kernel_size, spec.stride, spec.dilation, spec.pads, strict=True)
     if view == "scatter":
-        counts = overlap(spec, spatial)
-        lower = Grid("input", in_channels, tuple(_plain_input_axis(i) for i in spatial))
-        upper = Grid(
-            "output",
-            c_out,
-            tuple(
-                _scatter_axis(i, k, s, d, pad, o, ov.counts)
-                for (i, o, k, s, d, pad), ov in zip(dims, counts, strict=True)
-            ),
-        )
-        frames = _scatter_frames(spec, upper, spatial, in_channels, c_out)
-    elif spec.transposed:
-        axes = equivalent_direct_conv(spec, spatial)
-        lower = Grid(
-            "input",
-            in_channels,
-            tuple(
-                _guide_axis(
-                    eq.input, eq.zeros_between + 1, eq.kernel, eq.dilation, eq.pad, eq.output_padding, eq.output
-                )
-                for eq in axes
-            ),
-        )
-        upper = Grid("output", c_out, tuple(_output_axis(o) for o in out_spatial))
-        frames = _direct_frames(spec, lower, out_spatial, in_channels, c_out, guide=True)
+        drawn = [c_in * math.prod(spatial), c_out * math.prod(ax.full + sum(map(abs, ax.pad)) for ax in bound.axes)]
+    elif bound.transposed:
+        drawn = [c_in * math.prod(ax.stretched + sum(map(abs, ax.direct_pad)) for ax in bound.axes)]
     else:
-        lower = Grid(
-            "input",
-            in_channels,
-            tuple(
-                _direct_axis(i, o, k, s, d, pad, spec.padding_mode, pooling=spec.pooling) for i, o, k, s, d, pad in dims
-            ),
+        drawn = [c_in * math.prod(ax.padded + ax.overhang + 2 * max(-min(ax.pad), 0) for ax in bound.axes)]
+    cells = sum(drawn) + c_out * math.prod(out_spatial)
+    if cells > MAX_CELLS:
+        raise ConvArithError(
+            "input_shape",
+            f"a picture of {cells:,} cells is too large (at most {MAX_CELLS:,}); draw a smaller input",
+            bound.input_shape,
         )
+    if view == "scatter":
+        lower = Grid("input", c_in, tuple(_plain_input_axis(i) for i in spatial))
+        upper = Grid("output", c_out, tuple(_scatter_axis(ax) for ax in bound.axes))
+        frames = FrameSequence(bound, view, [a.offset for a in upper.axes], guide=False)
+    elif bound.transposed:
+        lower = Grid("input", c_in, tuple(guide_axis(eq) for eq in bound.direct().axes))
         upper = Grid("output", c_out, tuple(_output_axis(o) for o in out_spatial))
-        frames = _direct_frames(spec, lower, out_spatial, in_channels, c_out, guide=False)
-    anim = Animation(spec, view, spatial, tuple(out_spatial), in_channels, c_out, lower, upper, tuple(frames))
+        frames = FrameSequence(bound, view, [a.offset for a in lower.axes], guide=True)
+    else:
+        mode = bound.layer.padding_mode
+        lower = Grid("input", c_in, tuple(_direct_axis(ax, mode) for ax in bound.axes))
+        upper = Grid("output", c_out, tuple(_output_axis(o) for o in out_spatial))
+        frames = FrameSequence(bound, view, [a.offset for a in lower.axes], guide=False)
+    anim = Animation(bound, view, lower, upper, frames)
     if numeric or input_values is not None or kernel_values is not None:
-        from dataclasses import replace
-
         anim = replace(anim, values=_values(anim, seed, input_values, kernel_values))
     return anim

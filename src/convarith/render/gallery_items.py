@@ -11,7 +11,7 @@ Examples
 >>> [item.name for item in GALLERY[:3]]
 ['no_padding_no_strides', 'arbitrary_padding_no_strides', 'same_padding_no_strides']
 >>> item = next(i for i in GALLERY if i.name == "padding_strides_odd_transposed")
->>> item.spec.output_padding, item.input
+>>> item.layer.output_padding, item.input
 ((1, 1), (3, 3))
 """
 
@@ -21,16 +21,18 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from ..geometry import ConvSpec, transpose_of
+from ..errors import ConvArithError
+from ..geometry.relations import transpose_of
+from ..layer import Layer
 from .frames import View, build_animation
 from .maps import matrix_scene, overlap_scene
 from .scene import Scene, compose
 from .style import StyleName
 from .writers import write
 
-__all__ = ["GALLERY", "GalleryItem", "gallery"]
+__all__ = ["GALLERY", "TOUR_PICTURES", "GalleryItem", "gallery", "tour_pictures"]
 
 # The guide's numeric figures: a 5×5 input and a 3×3 kernel.
 GUIDE_INPUT = [
@@ -49,42 +51,49 @@ Section = Literal["convolution", "transposed", "numeric", "beyond the guide", "m
 class GalleryItem:
     name: str
     section: Section
-    spec: ConvSpec
+    layer: Layer
     input: tuple[int, ...]
+    """The input shape: spatial sizes, or ``(C, *spatial)``."""
     description: str
     kind: Literal["animation", "matrix", "overlap"] = "animation"
     view: View = "direct"
     numeric: bool = False
-    input_values: Any = None
-    kernel_values: Any = None
+    input_values: Sequence[Sequence[float]] | None = None
+    kernel_values: Sequence[Sequence[float]] | None = None
     transpose: bool = False
-    stack: tuple[ConvSpec, ...] = field(default=())
-    channels: tuple[int, int] = (1, 1)
+    stack: tuple[Layer, ...] = field(default=())
 
     @property
     def filename(self) -> str:
         return f"{self.name}.gif" if self.kind == "animation" else f"{self.name}.png"
 
     def scene(self, style: StyleName = "guide") -> Scene:
+        """The item's picture."""
         if self.kind == "matrix":
-            return matrix_scene(self.spec, self.input, transpose=self.transpose)
+            return matrix_scene(self.layer, self.input, transpose=self.transpose)
         if self.kind == "overlap":
-            return overlap_scene(self.stack or (self.spec,), self.input)
+            return overlap_scene(self.stack or (self.layer,), self.input)
         anim = build_animation(
-            self.spec,
+            self.layer,
             self.input,
             view=self.view,
             numeric=self.numeric,
             input_values=self.input_values,
             kernel_values=self.kernel_values,
-            in_channels=self.channels[0],
-            out_channels=self.channels[1],
         )
         return compose(anim, style)
 
+    def caption(self) -> str:
+        """The parameters line (:meth:`BoundLayer.caption`; the layers, for a stack)."""
+        if self.kind == "overlap":
+            return " → ".join(
+                f"{s.op} k={s.kernel_size[0]} s={s.stride[0]} p={s.pads[0][0]}" for s in self.stack or (self.layer,)
+            )
+        return self.layer.bind(self.input).caption()
 
-def _conv(i: int, k: int, s: int, p: int, d: int = 1) -> tuple[ConvSpec, tuple[int, int]]:
-    return ConvSpec.create("conv2d", kernel_size=k, stride=s, padding=p, dilation=d), (i, i)
+
+def _conv(i: int, k: int, s: int, p: int, d: int = 1) -> tuple[Layer, tuple[int, int]]:
+    return Layer("conv2d", kernel_size=k, stride=s, padding=p, dilation=d), (i, i)
 
 
 def _items() -> list[GalleryItem]:
@@ -105,7 +114,7 @@ def _items() -> list[GalleryItem]:
     items.append(GalleryItem("dilation", "convolution", spec, spatial, "Dilated convolution, d = 2."))
     for name, i, k, s, p, text in guide:
         conv, spatial = _conv(i, k, s, p)
-        out = conv.output_spatial(spatial)
+        out = conv.bind(spatial).output_spatial
         items.append(
             GalleryItem(
                 f"{name}_transposed",
@@ -122,7 +131,7 @@ def _items() -> list[GalleryItem]:
             "dilation_transposed",
             "transposed",
             transpose_of(conv, spatial),
-            conv.output_spatial(spatial),
+            conv.bind(spatial).output_spatial,
             "Transposed dilated convolution (missing from the guide).",
         )
     )
@@ -157,7 +166,7 @@ def _items() -> list[GalleryItem]:
             "numerical_padding_strides_transposed",
             "numeric",
             transpose_of(conv, spatial),
-            conv.output_spatial(spatial),
+            conv.bind(spatial).output_spatial,
             "A numeric transposed convolution (3×3 → 5×5) with the guide's kernel, equal to PyTorch's "
             "conv_transpose2d.",
             numeric=True,
@@ -170,7 +179,7 @@ def _items() -> list[GalleryItem]:
             GalleryItem(
                 f"numerical_{label}_pooling",
                 "numeric",
-                ConvSpec.create(f"{kind}_pool2d", kernel_size=3, stride=1),
+                Layer(f"{kind}_pool2d", kernel_size=3, stride=1),
                 (5, 5),
                 f"The guide's numeric {label} pooling: 3×3 windows, unit strides.",
                 numeric=True,
@@ -182,7 +191,7 @@ def _items() -> list[GalleryItem]:
             GalleryItem(
                 f"{label}_pooling_padding_ceil_mode",
                 "beyond the guide",
-                ConvSpec.create(f"{kind}_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True),
+                Layer(f"{kind}_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True),
                 (6, 6),
                 f"{label.capitalize()} pooling with padding and ceil_mode: the last window reaches past the "
                 "padding (purple), PyTorch keeps it because it starts inside.",
@@ -195,7 +204,7 @@ def _items() -> list[GalleryItem]:
             GalleryItem(
                 f"{name}_transposed_scatter",
                 "beyond the guide",
-                base.spec,
+                base.layer,
                 base.input,
                 f"Scatter view of '{name}_transposed': each input cell stamps the kernel into the output; "
                 "the shade counts overlapping taps (uneven counts: checkerboard artifacts).",
@@ -206,7 +215,7 @@ def _items() -> list[GalleryItem]:
         GalleryItem(
             "conv1d_padding_strides",
             "beyond the guide",
-            ConvSpec.create("conv1d", kernel_size=3, stride=2, padding=1),
+            Layer("conv1d", kernel_size=3, stride=2, padding=1),
             (7,),
             "1-d convolution as a strip.",
         )
@@ -215,7 +224,7 @@ def _items() -> list[GalleryItem]:
         GalleryItem(
             "conv3d_slices",
             "beyond the guide",
-            ConvSpec.create("conv3d", kernel_size=2, stride=1),
+            Layer("conv3d", kernel_size=2, stride=1),
             (3, 4, 4),
             "3-d convolution: the depth slices side by side, the kernel spans two of them.",
         )
@@ -224,10 +233,9 @@ def _items() -> list[GalleryItem]:
         GalleryItem(
             "groups",
             "beyond the guide",
-            ConvSpec.create("conv2d", kernel_size=3, groups=2),
-            (4, 4),
+            Layer("conv2d", 2, 4, kernel_size=3, groups=2),
+            (2, 4, 4),
             "Channels as planes: 2 input channels, 4 output channels, groups = 2 (each output reads its group).",
-            channels=(2, 4),
         )
     )
     conv, spatial = _conv(4, 3, 1, 0)
@@ -263,8 +271,8 @@ def _items() -> list[GalleryItem]:
             transpose=True,
         )
     )
-    k3 = ConvSpec.create("conv_transpose2d", kernel_size=3, stride=2)
-    k4 = ConvSpec.create("conv_transpose2d", kernel_size=4, stride=2, padding=1)
+    k3 = Layer("conv_transpose2d", kernel_size=3, stride=2)
+    k4 = Layer("conv_transpose2d", kernel_size=4, stride=2, padding=1)
     items.append(
         GalleryItem(
             "overlap_k3_s2_stack",
@@ -293,6 +301,30 @@ def _items() -> list[GalleryItem]:
 GALLERY: tuple[GalleryItem, ...] = tuple(_items())
 
 
+def _items_named(names: Sequence[str] | None) -> list[GalleryItem]:
+    if names is None:
+        return list(GALLERY)
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ConvArithError("names", "must be a sequence of gallery item names", repr(names))
+    known = {item.name: item for item in GALLERY}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConvArithError("names", "are not gallery items", unknown)
+    return [item for item in GALLERY if item.name in names]
+
+
+def _folder(out_dir: object) -> Path:
+    """A folder to write pictures into: created when new (its parent must exist); a file is refused."""
+    from .writers import check_output
+
+    target = check_output(out_dir, "png-frames") if not Path(str(out_dir)).is_dir() else Path(str(out_dir))
+    try:
+        target.mkdir(exist_ok=True)
+    except OSError as err:
+        raise ConvArithError("output", f"cannot be created ({err.strerror or err})", str(target)) from None
+    return target
+
+
 def gallery(
     out_dir: Path,
     *,
@@ -306,33 +338,82 @@ def gallery(
     Parameters
     ----------
     out_dir
-        Created if missing.
+        A folder, created if missing (its parent must exist); files in it of the same names are
+        replaced.
     style, fps
         As for the animations.
     names
         Only these items (default: all of :data:`GALLERY`).
     progress
         Called after each item with ``(done, total, filename)``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     [p.name for p in gallery(pathlib.Path(tmp) / "g", names=["matrix_no_padding_no_strides"])]
+    ['matrix_no_padding_no_strides.png', 'index.html']
     """
-    items = [item for item in GALLERY if names is None or item.name in names]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    items = _items_named(names)
+    folder = _folder(out_dir)
     written: list[Path] = []
     for n, item in enumerate(items, 1):
-        written += write(item.scene(style), out_dir / item.filename, fps=fps, title=item.name)
+        written += write(item.scene(style), folder / item.filename, fps=fps, title=item.name)
         if progress is not None:
             progress(n, len(items), item.filename)
-    index = out_dir / "index.html"
-    index.write_text(_index_html(items), encoding="utf-8")
+    index = folder / "index.html"
+    try:
+        index.write_text(_index_html(items), encoding="utf-8")
+    except OSError as err:
+        raise ConvArithError("output", f"cannot be written ({err.strerror or err})", str(index)) from None
     return [*written, index]
 
 
-def _params(item: GalleryItem) -> str:
-    if item.kind == "overlap":
-        return " → ".join(f"{s.op} k={s.kernel_size[0]} s={s.stride[0]} p={s.pads[0][0]}" for s in item.stack)
-    out = item.spec.output_spatial(item.input)
-    from .maps import _caption
+TOUR_PICTURES: tuple[tuple[str, str], ...] = (
+    ("matrix_no_padding_no_strides", "C of the 4×4 input and 3×3 kernel: each colour is one kernel tap (step 1)."),
+    ("no_padding_no_strides", "The convolution of step 1: each output cell is one row of C."),
+    ("numerical_no_padding_no_strides", "The same with numbers (the guide's Figure 1.1)."),
+    (
+        "no_padding_no_strides_transposed",
+        "Step 3: the transposed convolution as a direct one over the input padded "
+        "by k − 1 = 2, kernel rotated by 180°.",
+    ),
+    (
+        "padding_strides_odd_transposed",
+        "Step 4: stride 2, padding 1, output_padding 1 — zeros inserted between "
+        "inputs, the extra a cells after (bottom and right).",
+    ),
+    (
+        "padding_strides_odd_transposed_scatter",
+        "The same as scatter: each input stamps the kernel; the shading "
+        "counts the overlap — uneven for k = 3, s = 2: the checkerboard.",
+    ),
+    ("dilation_transposed", "A dilated transposed convolution (the guide has none): p′ = d(k − 1) − p."),
+)
+"""The tour's pictures: gallery item names and their captions in the tour."""
 
-    return _caption(item.spec.resolve(item.input), item.input, out, *item.channels)
+
+def tour_pictures(folder: Path, *, style: StyleName = "guide") -> list[tuple[str, str]]:
+    """Draw the tour's pictures into ``folder`` (created if missing); returns ``(file name, caption)`` pairs.
+
+    The file names are relative to ``folder``, in the tour's order.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     pairs = tour_pictures(pathlib.Path(tmp) / "pictures")
+    ...     sorted(p.name for p in (pathlib.Path(tmp) / "pictures").iterdir()) == sorted(f for f, _ in pairs)
+    True
+    >>> pairs[0][0]
+    'matrix_no_padding_no_strides.png'
+    """
+    target = _folder(folder)
+    known = {item.name: item for item in GALLERY}
+    pairs: list[tuple[str, str]] = []
+    for name, caption in TOUR_PICTURES:
+        item = known[name]
+        write(item.scene(style), target / item.filename, title=item.name)
+        pairs.append((item.filename, caption))
+    return pairs
 
 
 def _index_html(items: Sequence[GalleryItem]) -> str:
@@ -345,7 +426,7 @@ def _index_html(items: Sequence[GalleryItem]) -> str:
             "<figcaption><b>{file}</b><code>{params}{extra}</code><span>{text}</span></figcaption></figure>".format(
                 id=html.escape(item.name),
                 file=html.escape(item.filename),
-                params=html.escape(_params(item)),
+                params=html.escape(item.caption()),
                 extra=html.escape(extra),
                 text=html.escape(item.description),
             )

@@ -9,33 +9,35 @@ them (``.png``, ``.svg``, ``.gif``…).
   column labels.
 * :func:`overlap_scene` — how many kernel taps land on each output cell of a transposed
   convolution (:func:`convarith.geometry.overlap`), or of a stack of them, composed through the
-  layers with C of each layer applied to the previous counts.
+  layers with C of each layer applied to the previous counts; each map's verdict is the layer's
+  findings (``uneven-overlap``, ``empty-phase``).
 
 Examples
 --------
->>> from convarith import ConvSpec
->>> scene = matrix_scene(ConvSpec.create("conv2d", kernel_size=3), (4, 4))
+>>> from convarith import Layer
+>>> scene = matrix_scene(Layer("conv2d", kernel_size=3), (4, 4))
 >>> scene.width > 300, len(scene.frames)
 (True, 1)
->>> overlap_counts([ConvSpec.create("conv_transpose1d", kernel_size=3, stride=2)], (3,))[-1].tolist()
-[[1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0]]
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConvArithError
-from ..geometry import ConvSpec, overlap
-from .frames import build_animation
-from .scene import Line, Polygon, Scene, Shape, Text, format_value
+from ..geometry.bound import BoundLayer, sample_shape
+from ..geometry.coverage import overlap
+from ..layer import Layer
+from .frames import bind_layer, build_animation
+from .scene import Line, Polygon, Scene, Shape, Text, fit_size, format_value, text_width
 from .style import INK, MUTED, OKABE_ITO, luminance, mix, tap_colours
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    from scipy import sparse
 
 __all__ = ["MAX_MATRIX_NNZ", "MAX_MATRIX_SIDE", "matrix_scene", "matrix_taps", "overlap_counts", "overlap_scene"]
 
@@ -52,12 +54,10 @@ def _ravel(index: Sequence[int], shape: Sequence[int]) -> int:
 
 
 def matrix_taps(
-    spec: ConvSpec,
-    input_spatial: Sequence[int],
+    layer: Layer | BoundLayer,
+    input_shape: Sequence[int] | None = None,
     *,
-    in_channels: int = 1,
-    out_channels: int | None = None,
-    at: Any | None = None,
+    at: npt.ArrayLike | None = None,
 ) -> dict[tuple[int, int], frozenset[tuple[int, ...]]]:
     """``(row, column)`` of C → the spatial kernel taps that put a weight there, from the frames.
 
@@ -65,24 +65,19 @@ def matrix_taps(
     as in :func:`convarith.ops.matrix.conv_matrix`. A folding ``padding_mode`` can put several taps
     on one entry. For max pooling, ``at`` (the input) selects one tap per row.
 
-    >>> from convarith import ConvSpec
-    >>> taps = matrix_taps(ConvSpec.create("conv1d", kernel_size=2), (3,))
+    >>> from convarith import Layer
+    >>> taps = matrix_taps(Layer("conv1d", kernel_size=2), (3,))
     >>> sorted((rc, sorted(t)) for rc, t in taps.items())
     [((0, 0), [(0,)]), ((0, 1), [(1,)]), ((1, 1), [(0,)]), ((1, 2), [(1,)])]
     """
-    anim = build_animation(
-        spec,
-        input_spatial,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        input_values=at if spec.kind == "max_pool" else None,
-    )
-    n = spec.ndim
-    in_shape = (anim.in_channels, *anim.input_spatial)
+    bound = bind_layer(layer, input_shape)
+    anim = build_animation(bound, input_values=at if bound.kind == "max_pool" else None)
+    n = bound.ndim
+    in_shape = bound.sample_input_shape
     taps: dict[tuple[int, int], set[tuple[int, ...]]] = {}
     for frame in anim.frames:
         touches = [t for t in frame.lower if anim.lower.source(t.cell) is not None]
-        if spec.kind == "max_pool" and anim.values is not None:
+        if bound.kind == "max_pool" and anim.values is not None:
             values = anim.values
             # PyTorch's choice: the first maximum in window order
             best = max(
@@ -98,42 +93,19 @@ def matrix_taps(
     return {key: frozenset(value) for key, value in taps.items()}
 
 
-def _matrix(spec: ConvSpec, spatial: Sequence[int], in_channels: int, out_channels: int | None, at: Any) -> Any:
+def _matrix(bound: BoundLayer, at: npt.ArrayLike | None) -> sparse.coo_array:
     """C from the ops module (structural entries: the pattern does not depend on the weight)."""
     import numpy as np
 
-    from ..geometry import check_channels
     from ..ops.matrix import conv_matrix, pool_matrix
 
-    shape = (in_channels, *spatial)
-    if spec.pooling:
-        if spec.kind == "max_pool" and at is None:
-            raise ConvArithError("op", "max pooling has a matrix only at a given input (numeric values)", spec.op)
-        return pool_matrix(
-            spec.op,
-            shape,
-            kernel_size=spec.kernel_size,
-            stride=spec.stride,
-            padding=spec.pads,
-            dilation=spec.dilation,
-            ceil_mode=spec.ceil_mode,
-            count_include_pad=spec.count_include_pad,
-            at=at,
-        )
-    c_out = check_channels(spec, in_channels, out_channels)
-    g = spec.groups
-    wshape = (in_channels, c_out // g) if spec.transposed else (c_out, in_channels // g)
-    return conv_matrix(
-        spec.op,
-        np.ones((*wshape, *spec.kernel_size)),
-        shape,
-        stride=spec.stride,
-        padding=spec.pads,
-        dilation=spec.dilation,
-        groups=g,
-        output_padding=spec.output_padding,
-        padding_mode=spec.padding_mode,
-    )
+    if bound.pooling:
+        if bound.kind == "max_pool" and at is None:
+            raise ConvArithError("at", "max pooling has a matrix only at a given input (numeric values)", bound.op)
+        return pool_matrix(bound, at=at, format="coo")
+    weight = bound.weight_shape
+    assert weight is not None
+    return conv_matrix(bound, np.ones(weight), format="coo")
 
 
 def _cell_label(index: int, shape: Sequence[int], channels: int) -> str:
@@ -146,20 +118,18 @@ def _cell_label(index: int, shape: Sequence[int], channels: int) -> str:
 
 
 def matrix_scene(
-    spec: ConvSpec,
-    input_spatial: Sequence[int],
+    layer: Layer | BoundLayer,
+    input_shape: Sequence[int] | None = None,
     *,
-    in_channels: int = 1,
-    out_channels: int | None = None,
     transpose: bool = False,
-    at: Any | None = None,
+    at: npt.ArrayLike | None = None,
 ) -> Scene:
     """The matrix C of a layer (``transpose=True``: Cᵀ) as a picture, nonzeros coloured by kernel tap.
 
     Parameters
     ----------
-    spec, input_spatial, in_channels, out_channels
-        The layer and its input.
+    layer, input_shape
+        The layer and its input (channels from the bound layer), or a bound layer alone.
     transpose
         Draw Cᵀ (the transposed convolution, and the input gradient).
     at
@@ -168,29 +138,41 @@ def matrix_scene(
     Raises
     ------
     ConvArithError
-        For an invalid layer, max pooling without ``at``, or a matrix too large to draw
-        (more than :data:`MAX_MATRIX_SIDE` rows or columns, or :data:`MAX_MATRIX_NNZ` nonzeros).
+        For an input the layer cannot take, max pooling without ``at``, or a matrix too large to
+        draw (more than :data:`MAX_MATRIX_SIDE` rows or columns, or :data:`MAX_MATRIX_NNZ` nonzeros).
+
+    Examples
+    --------
+    >>> from convarith import Layer
+    >>> scene = matrix_scene(Layer("conv2d", kernel_size=3), (4, 4))
+    >>> scene.width > 300, len(scene.frames)
+    (True, 1)
     """
-    spatial = tuple(input_spatial)
-    out_spatial = spec.output_spatial(spatial)
-    spec = spec.resolve(spatial)
-    c_out = in_channels if spec.pooling else (out_channels or in_channels)
-    rows, cols = c_out * math.prod(out_spatial), in_channels * math.prod(spatial)
+    bound = bind_layer(layer, input_shape)
+    if not isinstance(transpose, bool):
+        raise ConvArithError("transpose", "must be True or False", repr(transpose))
+    spatial, out_spatial = bound.input_spatial, bound.output_spatial
+    c_in, c_out = bound.in_channels, bound.out_channels
+    rows, cols = c_out * math.prod(out_spatial), c_in * math.prod(spatial)
     if max(rows, cols) > MAX_MATRIX_SIDE:
         raise ConvArithError(
-            "input", f"C is {rows}×{cols}: too large to draw (at most {MAX_MATRIX_SIDE} per side)", spatial
+            "input_shape",
+            f"C is {rows}×{cols}: too large to draw (at most {MAX_MATRIX_SIDE} per side)",
+            bound.input_shape,
         )
-    matrix = _matrix(spec, spatial, in_channels, out_channels, at).tocoo()
+    matrix = _matrix(bound, at)
     if matrix.nnz > MAX_MATRIX_NNZ:
         raise ConvArithError(
-            "input", f"C has {matrix.nnz} nonzeros: too many to draw (at most {MAX_MATRIX_NNZ})", spatial
+            "input_shape",
+            f"C has {matrix.nnz} nonzeros: too many to draw (at most {MAX_MATRIX_NNZ})",
+            bound.input_shape,
         )
-    taps = matrix_taps(spec, spatial, in_channels=in_channels, out_channels=out_channels, at=at)
-    kernel = spec.kernel_size
+    taps = matrix_taps(bound, at=at)
+    kernel = bound.layer.kernel_size
     colours = tap_colours(kernel)
 
     out_cells, in_cells = out_spatial, spatial
-    row_channels, col_channels = c_out, in_channels
+    row_channels, col_channels = c_out, c_in
     entries = list(zip(matrix.row.tolist(), matrix.col.tolist(), strict=True))
     if transpose:
         rows, cols = cols, rows
@@ -204,7 +186,7 @@ def matrix_scene(
     label_w = 6.6 * max((len(t) for t in row_labels), default=0) + 14
     label_h = 6.6 * max((len(t) for t in col_labels), default=0) + 14
     name = "Cᵀ" if transpose else "C"
-    title = f"{name} of {_caption(spec, spatial, out_spatial, in_channels, c_out)}"
+    title = f"{name} of {bound.caption()}"
     subtitle = f"{rows} × {cols}, {matrix.nnz} nonzeros ({100 * matrix.nnz / (rows * cols):.1f}%)"
     x0 = 24 + 16 + label_w
     y0 = 58 + label_h
@@ -256,18 +238,11 @@ def matrix_scene(
     )
     shapes.append(Text(16, y0 + body_h + 18, axes_note, 11, MUTED, "lm"))
     legend_y = y0 + body_h + 44
-    legend, legend_h, legend_w = _tap_legend(kernel, colours, several, 16, legend_y, transposed=spec.transposed)
+    legend, legend_h, legend_w = _tap_legend(kernel, colours, several, 16, legend_y, transposed=bound.transposed)
     shapes += legend
-    width = max(x0 + body_w + 24, legend_w + 32, 16 + 7.2 * len(title), 32 + 6.4 * len(axes_note))
+    width = max(x0 + body_w + 24, legend_w + 32, 32 + text_width(title, 14), 32 + text_width(axes_note, 11))
     height = legend_y + legend_h + 16
     return Scene(math.ceil(width), math.ceil(height), shapes, [[]], supersample=1)
-
-
-def _caption(spec: ConvSpec, spatial: Sequence[int], out: Sequence[int], c_in: int, c_out: int) -> str:
-    from .frames import Animation, Grid
-
-    empty = Grid("", 1, ())
-    return Animation(spec, "direct", tuple(spatial), tuple(out), c_in, c_out, empty, empty, ()).caption()
 
 
 def _tap_legend(
@@ -303,67 +278,103 @@ def _tap_legend(
 # -- overlap -----------------------------------------------------------------------------------------
 
 
-def overlap_counts(specs: Sequence[ConvSpec], input_spatial: Sequence[int]) -> list[npt.NDArray[np.float64]]:
+def _single_channel(layers: object, input_shape: Sequence[int]) -> list[BoundLayer]:
+    """Each layer of a stack, one channel in and out, bound to the previous one's output."""
+    if isinstance(layers, Layer | BoundLayer) or not isinstance(layers, Sequence) or not layers:
+        raise ConvArithError("layers", "an overlap map needs a sequence of transposed convolutions", repr(layers))
+    bounds: list[BoundLayer] = []
+    shape: tuple[int, ...] | None = None
+    for n, item in enumerate(layers):
+        layer: object = item.layer if isinstance(item, BoundLayer) else item
+        if not isinstance(layer, Layer):
+            raise ConvArithError("layers", f"layer {n + 1} must be a convarith.Layer", type(layer).__name__)
+        if not layer.transposed:
+            raise ConvArithError("layers", f"layer {n + 1} must be a transposed convolution", layer.op)
+        if shape is None:
+            shape = sample_shape(input_shape, layer.ndim)[-layer.ndim :]
+        elif len(shape) != layer.ndim:
+            raise ConvArithError(
+                "layers", f"layer {n + 1} has {layer.ndim} spatial axes, its input {len(shape)}", shape
+            )
+        bound = layer.replace(in_channels=None, out_channels=None, groups=1).bind(shape)
+        bounds.append(bound)
+        shape = bound.output_spatial
+    return bounds
+
+
+def overlap_counts(layers: Sequence[Layer], input_shape: Sequence[int]) -> list[npt.NDArray[np.float64]]:
     """Taps landing on every output cell after each transposed convolution of a stack.
 
     Layer 1's counts are :func:`convarith.geometry.overlap`'s (an outer product over axes); each
     further layer applies its own C (all-ones kernel, one channel) to the previous counts, so a
-    cell's count is the number of paths from the stack's input to it.
+    cell's count is the number of paths from the stack's input to it. Channels and groups are
+    left out: a map is of one channel.
 
     Returns
     -------
     list of numpy.ndarray
         One ``(1, *out)`` array per layer.
+
+    Examples
+    --------
+    >>> from convarith import Layer
+    >>> overlap_counts([Layer("conv_transpose1d", kernel_size=3, stride=2)], (3,))[-1].tolist()
+    [[1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0]]
     """
     import numpy as np
 
     from ..ops.matrix import conv_matrix
 
-    if not specs:
-        raise ConvArithError("layers", "an overlap map needs at least one transposed convolution", 0)
     counts: list[npt.NDArray[np.float64]] = []
-    spatial = tuple(input_spatial)
-    for n, spec in enumerate(specs):
-        if not spec.transposed:
-            raise ConvArithError("layers", f"layer {n + 1} must be a transposed convolution", spec.op)
-        out = spec.output_spatial(spatial)
+    for n, bound in enumerate(_single_channel(layers, input_shape)):
+        out = bound.output_spatial
         if n == 0:
-            per_axis = [np.asarray(ov.counts, dtype=np.float64) for ov in overlap(spec, spatial)]
+            per_axis = [np.asarray(ov.counts, dtype=np.float64) for ov in overlap(bound)]
             grid = per_axis[0]
             for axis in per_axis[1:]:
                 grid = np.multiply.outer(grid, axis)
             counts.append(grid.reshape(1, *out))
         else:
-            resolved = spec.resolve(spatial)
-            matrix = conv_matrix(
-                resolved.op,
-                np.ones((1, 1, *resolved.kernel_size)),
-                (1, *spatial),
-                stride=resolved.stride,
-                padding=resolved.pads,
-                dilation=resolved.dilation,
-                output_padding=resolved.output_padding,
-            )
-            counts.append((matrix @ counts[-1].ravel()).reshape(1, *out))
-        spatial = out
+            weight = bound.weight_shape
+            assert weight is not None
+            matrix = conv_matrix(bound, np.ones(weight))
+            counts.append(np.asarray(matrix @ counts[-1].ravel(), dtype=np.float64).reshape(1, *out))
     return counts
 
 
-def overlap_scene(
-    specs: Sequence[ConvSpec], input_spatial: Sequence[int], *, titles: Sequence[str] | None = None
-) -> Scene:
+def _wrap(text: str, size: float, width: float) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        candidate = f"{line} {word}".strip()
+        if line and text_width(candidate, size) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    return [*lines, line] if line else lines
+
+
+def overlap_scene(layers: Sequence[Layer], input_shape: Sequence[int], *, titles: Sequence[str] | None = None) -> Scene:
     """Overlap maps of a stack of transposed convolutions, one map per layer, left to right.
 
-    Cells are shaded by their count (darker = more taps) and carry the count; uneven counts in
-    the interior are the checkerboard.
+    Cells are shaded by their count (darker = more taps) and carry the count; under each map,
+    the layer's overlap findings (``uneven-overlap``: the checkerboard, ``empty-phase``).
+
+    >>> from convarith import Layer
+    >>> scene = overlap_scene([Layer("conv_transpose2d", kernel_size=3, stride=2)] * 2, (3, 3))
+    >>> any("checkerboard" in getattr(s, "text", "") for s in scene.background)
+    True
     """
-    maps = overlap_counts(specs, input_spatial)
+    bounds = _single_channel(layers, input_shape)
+    maps = overlap_counts([b.layer for b in bounds], input_shape)
+    if titles is not None and len(titles) != len(bounds):
+        raise ConvArithError("titles", f"needs one title per layer ({len(bounds)})", len(titles))
     shapes: list[Shape] = []
     x = 24.0
     top = 84.0
-    heights = []
-    spatial = tuple(input_spatial)
-    for n, (spec, counts) in enumerate(zip(specs, maps, strict=True)):
+    bottoms = []
+    for n, (bound, counts) in enumerate(zip(bounds, maps, strict=True)):
         grid = counts[0]
         if grid.ndim == 1:
             grid = grid.reshape(1, -1)
@@ -381,32 +392,28 @@ def overlap_scene(
                 shapes.append(Polygon(((cx, cy), (cx + px, cy), (cx + px, cy + px), (cx, cy + px)), fill, "#FFFFFF", 1))
                 if px >= 16:
                     colour = "#FFFFFF" if t > 0.5 else INK
-                    shapes.append(Text(cx + px / 2, cy + px / 2, format_value(value), px * 0.38, colour))
-        resolved = spec.resolve(spatial)
-        ov = overlap(spec, spatial)
-        verdict = "uneven: checkerboard" if any(a.uneven for a in ov) else "even"
-        title = titles[n] if titles else f"layer {n + 1}: k={_fmt(resolved.kernel_size)} s={_fmt(resolved.stride)}"
+                    text = format_value(value)
+                    shapes.append(Text(cx + px / 2, cy + px / 2, text, fit_size(text, px * 0.38, px * 0.86), colour))
+        layer = bound.layer
+        title = titles[n] if titles else f"layer {n + 1}: k={_fmt(layer.kernel_size)} s={_fmt(layer.stride)}"
         shapes.append(Text(x, top - 34, title, 12, INK, "lm", bold=True))
-        out = spec.output_spatial(spatial)
-        shapes.append(
-            Text(
-                x,
-                top - 16,
-                f"{'×'.join(map(str, spatial))} → {'×'.join(map(str, out))}, max {format_value(peak)}, {verdict}",
-                10,
-                MUTED,
-                "lm",
-            )
-        )
+        sizes = f"{'×'.join(map(str, bound.input_spatial))} → {'×'.join(map(str, bound.output_spatial))}"
+        shapes.append(Text(x, top - 16, f"{sizes}, max {format_value(peak)}", 10, MUTED, "lm"))
         width = max(cols * px, 7 * 38)
+        notes = [f.message for f in bound.findings() if f.code in ("uneven-overlap", "empty-phase")]
+        y = top + rows * px + 16
+        for note in notes or ["no uneven-overlap or empty-phase finding: even overlap"]:
+            for line in _wrap(note, 10, width):
+                shapes.append(Text(x, y, line, 10, OKABE_ITO["vermillion"] if notes else MUTED, "lm"))
+                y += 13
         x += width + 36
-        heights.append(rows * px)
-        spatial = out
+        bottoms.append(y)
     caption = "taps per output cell (darker = more); uneven counts make checkerboard artifacts"
-    height = top + max(heights) + 40
+    height = max(bottoms) + 30
     shapes.append(Text(24, height - 18, caption, 11, MUTED, "lm"))
-    shapes.insert(0, Text(24, 20, "overlap of " + " → ".join(s.op for s in specs), 14, INK, "lm"))
-    return Scene(math.ceil(max(x, 24 + 6.2 * len(caption) + 24)), math.ceil(height), shapes, [[]], supersample=1)
+    shapes.insert(0, Text(24, 20, "overlap of " + " → ".join(b.op for b in bounds), 14, INK, "lm"))
+    width = max(x, 24 + text_width(caption, 11) + 24)
+    return Scene(math.ceil(width), math.ceil(height), shapes, [[]], supersample=1)
 
 
 def _fmt(values: Sequence[int]) -> str:

@@ -1,11 +1,17 @@
-"""Draw scenes with Pillow: the background once, then each frame over a copy of it.
+"""Draw scenes with Pillow on a running canvas: the background once, each frame's kept shapes onto it
+for good, each frame's own shapes over a copy of the part that changed.
+
+:class:`Canvas` is the one raster model: :func:`frames_rgb` streams whole frames from it (PNG
+folders, MP4, APNG) and the GIF writer asks it for :meth:`Canvas.changed` — the rectangle in
+which frame ``f`` differs from frame ``f − 1``, drawn — so that every frame costs the shapes and
+pixels it changes, never the animation's length.
 
 Examples
 --------
->>> from convarith import ConvSpec
+>>> from convarith import Layer
 >>> from convarith.render.frames import build_animation
 >>> from convarith.render.scene import compose
->>> images = list(frames_rgb(compose(build_animation(ConvSpec.create("conv1d", kernel_size=2), (3,)))))
+>>> images = list(frames_rgb(compose(build_animation(Layer("conv1d", kernel_size=2), (3,)))))
 >>> len(images), images[0].mode
 (2, 'RGB')
 """
@@ -16,18 +22,28 @@ import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .scene import Line, Polygon, Scene, Shape, Text
+from .scene import Line, Polygon, Scene, Shape, Text, text_width
 
-__all__ = ["background_rgb", "draw_shapes", "font", "frames_rgb"]
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["Box", "Canvas", "Palette", "background_rgb", "draw_shapes", "font", "frames_rgb", "shape_box"]
 
 _FONT_FILES = {False: ("DejaVuSans.ttf", "Arial.ttf"), True: ("DejaVuSans-Bold.ttf", "Arial Bold.ttf")}
 
+Box = tuple[int, int, int, int]
+"""``(left, top, right, bottom)`` in page pixels, right and bottom exclusive."""
 
-@functools.lru_cache(maxsize=256)
-def font(size: int, bold: bool = False) -> Any:
-    """A TrueType font at ``size`` pixels: DejaVu Sans when the system has it, Pillow's own otherwise."""
+
+@functools.lru_cache(maxsize=512)
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A TrueType font at ``size`` pixels: DejaVu Sans when the system has it, Pillow's own otherwise.
+
+    >>> font(12).size
+    12
+    """
     from PIL import ImageFont
 
     for name in _FONT_FILES[bold]:
@@ -38,7 +54,14 @@ def font(size: int, bold: bool = False) -> Any:
     return ImageFont.load_default(size)
 
 
-def _dashed(draw: Any, points: Sequence[tuple[float, float]], colour: str, width: int, dash: str, scale: float) -> None:
+def _dashed(
+    draw: ImageDraw.ImageDraw,
+    points: Sequence[tuple[float, float]],
+    colour: str | int,
+    width: int,
+    dash: str,
+    scale: float,
+) -> None:
     on, off = (5.0 * scale, 3.5 * scale) if dash == "dash" else (1.6 * scale, 2.6 * scale)
     for (x0, y0), (x1, y1) in itertools.pairwise(points):
         length = math.hypot(x1 - x0, y1 - y0)
@@ -55,39 +78,186 @@ def _dashed(draw: Any, points: Sequence[tuple[float, float]], colour: str, width
             draw.line([(x0 + dx * a, y0 + dy * a), (x0 + dx * b, y0 + dy * b)], fill=colour, width=width)
 
 
-def draw_shapes(draw: Any, shapes: Sequence[Shape], scale: float) -> None:
-    """Draw shapes (page pixels) at ``scale`` device pixels per page pixel."""
+def text_size(shape: Text, scale: float) -> int:
+    """The pixel size a text is set in at ``scale`` (at least 1: a fitted size is never enlarged)."""
+    return max(math.floor(shape.size * scale), 1)
+
+
+def draw_shapes(
+    draw: ImageDraw.ImageDraw,
+    shapes: Sequence[Shape],
+    scale: float,
+    offset: tuple[float, float] = (0.0, 0.0),
+    palette: Palette | None = None,
+) -> None:
+    """Draw shapes (page pixels) at ``scale`` device pixels per page pixel, shifted by ``offset`` device pixels.
+
+    On a palette image give its :class:`Palette`: colours become palette indices, text is laid
+    on the pixels under it in full colour and mapped back (so it stays anti-aliased).
+
+    >>> from PIL import Image, ImageDraw
+    >>> image = Image.new("RGB", (4, 4), "#FFFFFF")
+    >>> draw_shapes(ImageDraw.Draw(image), [Polygon(((0, 0), (4, 0), (4, 4), (0, 4)), "#000000")], 1)
+    >>> image.getpixel((2, 2))
+    (0, 0, 0)
+    """
+    ox, oy = offset
+    ink = palette.index if palette is not None else _same
     for shape in shapes:
         if isinstance(shape, Polygon):
-            points = [(x * scale, y * scale) for x, y in shape.points]
+            points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
             if shape.fill is not None:
-                draw.polygon(points, fill=shape.fill)
+                draw.polygon(points, fill=ink(shape.fill))
             if shape.outline is not None:
                 width = max(round(shape.width * scale), 1)
                 closed = [*points, points[0]]
                 if shape.dash is None:
-                    draw.line(closed, fill=shape.outline, width=width, joint="curve")
+                    draw.line(closed, fill=ink(shape.outline), width=width, joint="curve")
                 else:
-                    _dashed(draw, closed, shape.outline, width, shape.dash, scale)
+                    _dashed(draw, closed, ink(shape.outline), width, shape.dash, scale)
         elif isinstance(shape, Line):
-            points = [(x * scale, y * scale) for x, y in shape.points]
+            points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
             width = max(round(shape.width * scale), 1)
             if shape.dash is None:
-                draw.line(points, fill=shape.colour, width=width, joint="curve")
+                draw.line(points, fill=ink(shape.colour), width=width, joint="curve")
             else:
-                _dashed(draw, points, shape.colour, width, shape.dash, scale)
-        elif isinstance(shape, Text):
-            size = max(round(shape.size * scale), 6)
-            draw.text(
-                (shape.x * scale, shape.y * scale),
-                shape.text,
-                font=font(size, shape.bold),
-                fill=shape.colour,
-                anchor=shape.anchor,
-            )
+                _dashed(draw, points, ink(shape.colour), width, shape.dash, scale)
+        elif palette is not None:
+            palette.text(draw, shape, scale, ox, oy)
+        else:
+            _text(draw, shape, scale, ox, oy)
 
 
-def background_rgb(scene: Scene) -> Any:
+def _same(colour: str) -> str:
+    return colour
+
+
+_Tile = tuple["Image.Image", "Image.Image", int, int, tuple[int, int]]
+"""A text tile: its palette pixels, the glyphs' mask, its offset from the anchor, its size."""
+
+
+class Palette:
+    """A fixed palette to draw on directly (mode ``P``): colour → index, and text tiles.
+
+    ``image`` is a ``P`` image holding the palette (as :meth:`PIL.Image.Image.quantize` takes it).
+    Every pixel drawn is the index :meth:`PIL.Image.Image.quantize` would give its colour, so a
+    frame drawn on the palette is the frame drawn in full colour and quantized.
+
+    >>> from PIL import Image
+    >>> palette = Palette(Image.new("RGB", (2, 1), "#0072B2").quantize(2))
+    >>> palette.index("#0072b2"), palette.quantize(Image.new("RGB", (1, 1), "#0072B2")).mode
+    (0, 'P')
+    """
+
+    def __init__(self, image: Image.Image) -> None:
+        self.image = image
+        flat = image.getpalette() or []
+        self._index: dict[str, int] = {}
+        for k in range(len(flat) // 3 - 1, -1, -1):  # the first entry of a colour wins
+            self._index["#{:02X}{:02X}{:02X}".format(*flat[3 * k : 3 * k + 3])] = k
+        self._tiles: dict[tuple[object, ...], _Tile] = {}
+        self.white = self.index("#FFFFFF")
+
+    def quantize(self, image: Image.Image) -> Image.Image:
+        from PIL import Image
+
+        return image.quantize(palette=self.image, dither=Image.Dither.NONE)
+
+    def index(self, colour: str) -> int:
+        """The palette index of ``#RRGGBB``: its own entry, else the one quantizing a pixel of it gives."""
+        colour = colour.upper()
+        found = self._index.get(colour)
+        if found is None:
+            from PIL import Image
+
+            found = self._index[colour] = int(self.quantize(Image.new("RGB", (1, 1), colour)).getpixel((0, 0)))  # type: ignore[arg-type]
+        return found
+
+    def text(self, draw: ImageDraw.ImageDraw, shape: Text, scale: float, ox: float, oy: float) -> None:
+        """Text as a palette tile: its glyphs anti-aliased over the fill at its anchor, quantized, pasted
+        through the glyphs' own mask (cached by text, size, colours), so a number costs a paste."""
+        target: Image.Image = draw._image
+        size = text_size(shape, scale)
+        ax, ay = round(shape.x * scale + ox), round(shape.y * scale + oy)
+        core = target.im  # Pillow's core image: a paste per number, without the per-call checks
+        width, height = core.size
+        fill = core.getpixel((ax, ay)) if 0 <= ax < width and 0 <= ay < height else self.white
+        key = (shape.text, size, shape.bold, shape.anchor, shape.colour, fill)
+        found = self._tiles.get(key)
+        if found is None:
+            found = self._tile(shape, size, fill)
+            if len(self._tiles) > 20_000:
+                self._tiles.clear()
+            self._tiles[key] = found
+        tile, glyphs, left, top, (w, h) = found
+        x, y = ax + left, ay + top
+        if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
+            core.paste(tile.im, (x, y, x + w, y + h), glyphs.im)
+        else:
+            target.paste(tile, (x, y), glyphs)
+
+    def _tile(self, shape: Text, size: int, fill: object) -> _Tile:
+        from PIL import Image, ImageDraw
+
+        mask, left, top = _glyphs(shape.text, size, shape.bold, shape.anchor)
+        flat = self.image.getpalette() or []
+        k = int(fill) if isinstance(fill, int) else 0
+        rgb = Image.new("RGB", mask.size, tuple(flat[3 * k : 3 * k + 3]))
+        ImageDraw.Draw(rgb).bitmap((0, 0), mask, fill=shape.colour)
+        return self.quantize(rgb), mask.point(lambda v: 255 if v else 0).convert("1"), left, top, mask.size
+
+
+@functools.lru_cache(maxsize=4096)
+def _glyphs(text: str, size: int, bold: bool, anchor: str) -> tuple[Image.Image, int, int]:
+    """A line of text rendered once as a mask, with its offset from the anchor point."""
+    from PIL import Image, ImageDraw
+
+    face = font(size, bold)
+    left, top, right, bottom = (int(v) for v in face.getbbox(text, anchor=anchor))
+    mask = Image.new("L", (max(right - left, 1), max(bottom - top, 1)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, font=face, fill=255, anchor=anchor)
+    return mask, left, top
+
+
+def _text(draw: ImageDraw.ImageDraw, shape: Text, scale: float, ox: float, oy: float) -> None:
+    """Text from the mask cache: the same string at the same size is rasterised once per process."""
+    mask, left, top = _glyphs(shape.text, text_size(shape, scale), shape.bold, shape.anchor)
+    x, y = round(shape.x * scale + ox) + left, round(shape.y * scale + oy) + top
+    draw.bitmap((x, y), mask, fill=shape.colour)
+
+
+def shape_box(shape: Shape) -> tuple[float, float, float, float]:
+    """A rectangle (page pixels) that holds everything a shape paints, strokes and glyphs included.
+
+    >>> shape_box(Line(((0.0, 0.0), (10.0, 0.0)), "#000000", 2))
+    (-4.0, -4.0, 14.0, 4.0)
+    """
+    if isinstance(shape, Text):
+        w = text_width(shape.text, shape.size, shape.bold) + 2
+        h = shape.size * 1.3 + 2
+        horizontal, vertical = shape.anchor
+        x0 = shape.x - w / 2 if horizontal == "m" else shape.x - w if horizontal == "r" else shape.x - 1
+        y0 = shape.y - h / 2 if vertical == "m" else shape.y - h if vertical == "s" else shape.y - 1
+        return x0, y0, x0 + w, y0 + h + (shape.size * 0.3 if vertical == "s" else 0)
+    reach = (shape.width if isinstance(shape, Line) or shape.outline is not None else 0) + 2
+    xs, ys = zip(*shape.points, strict=True)
+    return min(xs) - reach, min(ys) - reach, max(xs) + reach, max(ys) + reach
+
+
+def _union(shapes: Sequence[Shape], width: int, height: int) -> Box | None:
+    if not shapes:
+        return None
+    boxes = [shape_box(s) for s in shapes]
+    # even corners: the crop is then shifted by an even number of pixels, which every rounding
+    # Pillow uses (half to even included) draws alike, so the part equals the whole frame's pixels
+    x0 = max(math.floor(min(b[0] for b in boxes)) // 2 * 2, 0)
+    y0 = max(math.floor(min(b[1] for b in boxes)) // 2 * 2, 0)
+    x1 = min(math.ceil(max(b[2] for b in boxes)), width)
+    y1 = min(math.ceil(max(b[3] for b in boxes)), height)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def background_rgb(scene: Scene) -> Image.Image:
     """The static background at the scene's supersampled size."""
     from PIL import Image, ImageDraw
 
@@ -97,13 +267,98 @@ def background_rgb(scene: Scene) -> Any:
     return image
 
 
-def frames_rgb(scene: Scene, indices: Sequence[int] | None = None) -> Iterator[Any]:
-    """Every frame (or those at ``indices``) as an RGB image at page size."""
-    from PIL import ImageDraw
+class Canvas:
+    """The running canvas of a scene: background and the kept shapes of the frames so far.
 
-    ss = scene.supersample
-    base = background_rgb(scene)
-    for n in range(len(scene.frames)) if indices is None else indices:
-        image = base.copy()
-        draw_shapes(ImageDraw.Draw(image), scene.frames[n], ss)
-        yield image.reduce(ss) if ss > 1 else image
+    Frames are visited in order with :meth:`advance`; :meth:`frame` draws the current one whole,
+    :meth:`changed` only where it differs from the one before.
+    """
+
+    def __init__(self, scene: Scene, background: Image.Image | None = None, palette: Palette | None = None) -> None:
+        from PIL import ImageDraw
+
+        self.scene = scene
+        self.ss = scene.supersample
+        self.image = background_rgb(scene) if background is None else background
+        # a palette canvas (1× scenes): frames come out as palette images, nothing is quantized per frame
+        self.palette = palette if self.ss == 1 else None
+        if self.palette is not None:
+            self.image = self.palette.quantize(self.image)
+        self._boxes: dict[int, Box | None] = {}
+        self._draw = ImageDraw.Draw(self.image)
+        self.index = -1
+
+    def advance(self) -> int:
+        """Move to the next frame: its kept shapes go onto the canvas for good. Returns its index."""
+        self.index += 1
+        draw_shapes(self._draw, self.scene.kept_at(self.index), self.ss, palette=self.palette)
+        return self.index
+
+    def _reduced(self, image: Image.Image) -> Image.Image:
+        return image.reduce(self.ss) if self.ss > 1 else image
+
+    def frame(self) -> Image.Image:
+        """The current frame, whole, at page size (a palette image on a palette canvas)."""
+        from PIL import ImageDraw
+
+        image = self.image.copy()
+        draw_shapes(ImageDraw.Draw(image), self.scene.frames[self.index], self.ss, palette=self.palette)
+        return self._reduced(image)
+
+    def changed(self) -> tuple[Box, Image.Image]:
+        """Where the current frame differs from the previous one (the whole page for frame 0), and that part of it.
+
+        The rectangle holds the previous frame's own shapes (now gone), this frame's kept ones
+        and its own; outside it, the two frames are the same pixels.
+        """
+        from PIL import ImageDraw
+
+        scene, n = self.scene, self.index
+        if n == 0:
+            return (0, 0, scene.width, scene.height), self.frame()
+        boxes = [self._box(n - 1), _union(scene.kept_at(n), scene.width, scene.height), self._box(n)]
+        self._boxes.pop(n - 1, None)
+        present = [b for b in boxes if b is not None]
+        box = (
+            (
+                min(b[0] for b in present),
+                min(b[1] for b in present),
+                max(b[2] for b in present),
+                max(b[3] for b in present),
+            )
+            if present
+            else (0, 0, 1, 1)
+        )
+        ss = self.ss
+        part = self.image.crop((box[0] * ss, box[1] * ss, box[2] * ss, box[3] * ss))
+        draw_shapes(ImageDraw.Draw(part), scene.frames[n], ss, (-box[0] * ss, -box[1] * ss), self.palette)
+        return box, self._reduced(part)
+
+    def _box(self, n: int) -> Box | None:
+        if n not in self._boxes:
+            self._boxes[n] = _union(self.scene.frames[n], self.scene.width, self.scene.height)
+        return self._boxes[n]
+
+
+def frames_rgb(
+    scene: Scene,
+    indices: Sequence[int] | None = None,
+    *,
+    background: Image.Image | None = None,
+    palette: Palette | None = None,
+) -> Iterator[Image.Image]:
+    """Every frame (or those at ``indices``, in increasing order) as an RGB image at page size, one at a time.
+
+    ``background`` is :func:`background_rgb`'s image when the caller has it already (it is drawn on).
+    With a ``palette``, a 1× scene's frames are drawn on it and come as palette images (as the GIF
+    writer draws them).
+    """
+    wanted = set(range(len(scene.frames)) if indices is None else indices)
+    if not wanted:
+        return
+    last = max(wanted)
+    canvas = Canvas(scene, background, palette)
+    for _ in range(last + 1):
+        n = canvas.advance()
+        if n in wanted:
+            yield canvas.frame()

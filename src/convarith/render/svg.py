@@ -1,15 +1,17 @@
 """Scenes as SVG: one animated file (SMIL, no script) or one still per frame.
 
-The animated file holds the background once and a ``<g class="frame">`` per frame whose
-``visibility`` a discrete SMIL ``<animate>`` switches on for its time slot, looping forever; it
-plays in every browser and shows frame 0 where SMIL is unsupported.
+The animated file holds the background once; per frame, a ``<g class="kept">`` of the shapes it
+adds for good, visible from its time slot to the end of the loop (later groups paint over
+earlier ones), and a ``<g class="frame">`` of its own shapes, visible during its slot only — each
+switched by a discrete SMIL ``<animate>``, looping forever. So the file grows with the shapes,
+not with frames × shapes; it plays in every browser and shows frame 0 where SMIL is unsupported.
 
 Examples
 --------
->>> from convarith import ConvSpec
+>>> from convarith import Layer
 >>> from convarith.render.frames import build_animation
 >>> from convarith.render.scene import compose
->>> text = animated_svg(compose(build_animation(ConvSpec.create("conv1d", kernel_size=2), (3,))), fps=2)
+>>> text = animated_svg(compose(build_animation(Layer("conv1d", kernel_size=2), (3,))), fps=2)
 >>> text.count('class="frame"'), text.startswith("<svg")
 (2, True)
 """
@@ -77,10 +79,21 @@ def _open(scene: Scene, title: str) -> list[str]:
 
 
 def frame_svg(scene: Scene, index: int, title: str = "convarith") -> str:
-    """One frame as a still SVG document."""
+    """One frame as a still SVG document: the background, the shapes kept so far, the frame's own."""
     lines = _open(scene, title)
+    for n in range(index + 1):
+        kept = scene.kept_at(n)
+        if kept:
+            lines += [f'<g class="kept" id="kept-{n}">', *(_shape(s) for s in kept), "</g>"]
     lines += [f'<g class="frame" id="frame-{index}">', *(_shape(s) for s in scene.frames[index]), "</g>", "</svg>"]
     return "\n".join(lines) + "\n"
+
+
+def _switch(timing: str, total: float) -> str:
+    return (
+        f'<animate attributeName="visibility" {timing} dur="{total:.3f}s" calcMode="discrete" '
+        'repeatCount="indefinite"/>'
+    )
 
 
 def animated_svg(scene: Scene, fps: float, title: str = "convarith", hold_last: float = 1.0) -> str:
@@ -92,6 +105,14 @@ def animated_svg(scene: Scene, fps: float, title: str = "convarith", hold_last: 
     for index, shapes in enumerate(scene.frames):
         start = index * step / total
         end = (index + 1) * step / total if index < n - 1 else 1.0
+        kept = scene.kept_at(index)
+        if kept:
+            # visible from this frame's slot to the end of the loop
+            lines.append(f'<g class="kept" id="kept-{index}" visibility="{"visible" if index == 0 else "hidden"}">')
+            if index > 0:
+                lines.append(_switch(f'values="hidden;visible" keyTimes="0;{start:.6f}"', total))
+            lines.extend(_shape(s) for s in kept)
+            lines.append("</g>")
         if n == 1:
             timing = ""
         elif index == 0:
@@ -103,10 +124,7 @@ def animated_svg(scene: Scene, fps: float, title: str = "convarith", hold_last: 
         visibility = "visible" if index == 0 else "hidden"
         lines.append(f'<g class="frame" id="frame-{index}" visibility="{visibility}">')
         if timing:
-            lines.append(
-                f'<animate attributeName="visibility" {timing} dur="{total:.3f}s" calcMode="discrete" '
-                'repeatCount="indefinite"/>'
-            )
+            lines.append(_switch(timing, total))
         lines.extend(_shape(s) for s in shapes)
         lines.append("</g>")
     lines.append("</svg>")

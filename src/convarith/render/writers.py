@@ -2,15 +2,19 @@
 
 The format comes from the path: ``.gif``, ``.png`` (animated PNG), ``.svg`` (one animated SVG),
 ``.mp4`` (needs the optional ``video`` extra, imageio-ffmpeg), or a path without a suffix, a
-folder, for one PNG (or SVG) per frame.
+new or empty folder, for one PNG (or SVG) per frame, ``frame_000.png`` … (zero-padded).
+
+A GIF is streamed: the first frame whole, every later one as the rectangle in which it differs
+from the one before (:meth:`~convarith.render.raster.Canvas.changed`), all on one palette, so its
+memory does not grow with the frame count and each frame costs what it changes.
 
 Examples
 --------
 >>> import tempfile, pathlib
->>> from convarith import ConvSpec
+>>> from convarith import Layer
 >>> from convarith.render.frames import build_animation
 >>> from convarith.render.scene import compose
->>> scene = compose(build_animation(ConvSpec.create("conv2d", kernel_size=3), (4, 4)))
+>>> scene = compose(build_animation(Layer("conv2d", kernel_size=3), (4, 4)))
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     paths = write(scene, pathlib.Path(tmp) / "conv.gif")
 ...     [p.name for p in paths]
@@ -19,27 +23,39 @@ Examples
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from ..errors import ConvArithError
-from .raster import frames_rgb
-from .scene import Scene
+from .raster import Canvas, Palette, frames_rgb
+from .scene import Polygon, Scene
 from .svg import animated_svg, frame_svg
 
-__all__ = ["FORMATS", "Format", "format_for", "quantized_frames", "write"]
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["FORMATS", "MAX_FPS", "MIN_FPS", "Format", "check_output", "format_for", "write"]
 
 Format = Literal["gif", "apng", "svg", "mp4", "png-frames", "svg-frames"]
 FORMATS: dict[str, Format] = {".gif": "gif", ".png": "apng", ".apng": "apng", ".svg": "svg", ".mp4": "mp4"}
 
-# A GIF or APNG keeps every frame in memory while it is written: refuse beyond this.
+MIN_FPS, MAX_FPS = 0.01, 100.0
+"""Frame rates accepted (GIF and APNG store a frame's duration in ms, at most ~65 s)."""
+
+# An APNG keeps every frame in memory while Pillow writes it: refuse beyond this.
 MAX_BYTES = 1_500_000_000
 
 
 def format_for(path: Path, frames: str = "png") -> Format:
-    """The format a path asks for: its suffix, or a folder of ``frames`` (png or svg) without one."""
+    """The format a path asks for: its suffix, or a folder of ``frames`` (png or svg) without one.
+
+    >>> format_for(Path("a.gif")), format_for(Path("out/frames"), "svg")
+    ('gif', 'svg-frames')
+    """
     suffix = path.suffix.lower()
-    if not suffix or path.is_dir():
+    if not suffix:
         if frames not in ("png", "svg"):
             raise ConvArithError("frames", "a folder takes png or svg frames", repr(frames))
         return "png-frames" if frames == "png" else "svg-frames"
@@ -50,45 +66,145 @@ def format_for(path: Path, frames: str = "png") -> Format:
     return FORMATS[suffix]
 
 
+def check_output(path: object, kind: Format) -> Path:
+    """The output path, refused (``ConvArithError`` naming ``output``) when it cannot be written as asked.
+
+    A file needs an existing folder and must not be a folder; a frame folder must be new (in an
+    existing folder) or empty. An empty path and ``/`` are refused.
+
+    >>> check_output("/no-such-folder/a.gif", "gif")
+    Traceback (most recent call last):
+    ...
+    convarith.errors.ConvArithError: output: its folder /no-such-folder does not exist; got '/no-such-folder/a.gif'
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise ConvArithError("output", "must be a path", type(path).__name__)
+    text = os.fspath(path)
+    if not isinstance(text, str) or text.strip() in ("", ".", "/") or Path(text) == Path(Path(text).anchor or "."):
+        raise ConvArithError("output", "must name a file or a new folder, not an empty path or the root", repr(text))
+    target = Path(text)
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise ConvArithError("output", f"its folder {parent} {what}", repr(text))
+    if kind in ("png-frames", "svg-frames"):
+        if target.exists() and not target.is_dir():
+            raise ConvArithError("output", "a frame sequence needs a folder, and this is a file", repr(text))
+        if target.is_dir() and any(target.iterdir()):
+            raise ConvArithError("output", "the frame folder must be new or empty", repr(text))
+        if not os.access(target if target.is_dir() else parent, os.W_OK):
+            raise ConvArithError("output", "cannot be written (permission denied)", repr(text))
+    else:
+        if target.is_dir():
+            raise ConvArithError("output", "is a folder; give a file name", repr(text))
+        if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+            raise ConvArithError("output", "cannot be written (permission denied)", repr(text))
+    return target
+
+
+def check_fps(fps: object) -> float:
+    """Frames per second, a finite number from :data:`MIN_FPS` to :data:`MAX_FPS`.
+
+    >>> check_fps(2)
+    2.0
+    """
+    if isinstance(fps, bool) or not isinstance(fps, int | float):
+        raise ConvArithError("fps", "must be a number", repr(fps))
+    value = float(fps)
+    if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
+        raise ConvArithError("fps", f"must be from {MIN_FPS} to {MAX_FPS:g} frames per second", fps)
+    return value
+
+
 def _durations(n: int, fps: float, hold_last: float) -> list[int]:
     step = round(1000 / fps)
     return [step] * (n - 1) + [step + round(1000 * hold_last)]
 
 
-def quantized_frames(scene: Scene) -> list[Any]:
-    """Every frame as a palette image, all sharing one palette built once.
+PALETTE_SAMPLE = 1_000_000
+"""Pixels the palette is chosen from at most (a larger montage is subsampled, nearest pixel)."""
 
-    The palette comes from the first, middle and last frames side by side (every colour the
-    animation uses appears in them), and the frames are mapped onto it without dithering, which
-    keeps flat fills flat and the GIF small.
+
+def _colours(scene: Scene) -> set[str]:
+    """Every colour a shape of the scene paints."""
+    colours: set[str] = set()
+    for group in (scene.background, *scene.kept, *scene.frames):
+        for shape in group:
+            if isinstance(shape, Polygon):
+                colours.update(c for c in (shape.fill, shape.outline) if c is not None)
+            else:
+                colours.add(shape.colour)
+    return {c.upper() for c in colours}
+
+
+def _palette(scene: Scene, background: Image.Image | None = None) -> Image.Image:
+    """One palette for every frame: every colour a shape paints exactly, the rest (anti-aliased
+    edges and text) by median cut of the first, middle and last frames side by side (first and
+    middle of a long animation: by then its kept shapes have shown their blends); no dithering,
+    which keeps flat fills flat and the GIF small.
     """
     from PIL import Image
 
     n = len(scene.frames)
-    _check_memory(scene, bytes_per_pixel=4)
-    samples = sorted({0, n // 2, n - 1})
-    rgb = list(frames_rgb(scene))
+    samples = sorted({0, n // 2, n - 1} if n <= 100 else {0, n // 2})  # long ones: the kept shapes of half suffice
     montage = Image.new("RGB", (scene.width * len(samples), scene.height), "#FFFFFF")
-    for slot, index in enumerate(samples):
-        montage.paste(rgb[index], (slot * scene.width, 0))
-    palette = montage.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    return [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in rgb]
+    for slot, image in enumerate(frames_rgb(scene, samples, background=background)):
+        montage.paste(image, (slot * scene.width, 0))
+    pixels = montage.width * montage.height
+    if pixels > PALETTE_SAMPLE:
+        shrink = math.sqrt(PALETTE_SAMPLE / pixels)
+        size = (max(round(montage.width * shrink), 1), max(round(montage.height * shrink), 1))
+        montage = montage.resize(size, Image.Resampling.NEAREST)
+    exact = sorted(_colours(scene))
+    if len(exact) > 160:  # too many to keep them all: median cut over everything
+        return montage.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    rest = montage.quantize(colors=255 - len(exact), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    entries = [tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in exact]
+    flat = rest.getpalette() or []
+    for k in range(0, min(len(flat), 3 * (255 - len(exact))), 3):
+        rgb = (flat[k], flat[k + 1], flat[k + 2])
+        if rgb not in entries:
+            entries.append(rgb)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([v for rgb in entries for v in rgb])
+    return palette
+
+
+def _gif(scene: Scene, fp: IO[bytes], durations: list[int]) -> None:
+    from PIL import GifImagePlugin
+
+    from .raster import background_rgb
+
+    background = background_rgb(scene)
+    palette = Palette(_palette(scene, background.copy()))
+    canvas = Canvas(scene, background, palette)  # draws on the palette at 1×
+    for n in range(len(scene.frames)):
+        canvas.advance()
+        box, part = canvas.changed()
+        image = part if part.mode == "P" else palette.quantize(part)
+        if n == 0:
+            header, _ = GifImagePlugin.getheader(image, info={"loop": 0, "duration": durations[0]})
+            for block in header:
+                fp.write(block)
+        for block in GifImagePlugin.getdata(image, offset=box[:2], duration=durations[n], disposal=1):
+            fp.write(block)
+    fp.write(b";")
 
 
 def _check_memory(scene: Scene, bytes_per_pixel: int) -> None:
     need = len(scene.frames) * scene.width * scene.height * bytes_per_pixel
     if need > MAX_BYTES:
         raise ConvArithError(
-            "input",
-            f"{len(scene.frames)} frames of {scene.width}×{scene.height} would need about {need / 1e9:.1f} GB "
-            f"(limit {MAX_BYTES / 1e9:.1f} GB); draw a smaller input or write a frame folder",
+            "output",
+            f"an APNG of {len(scene.frames)} frames of {scene.width}×{scene.height} would need about "
+            f"{need / 1e9:.1f} GB while written (limit {MAX_BYTES / 1e9:.1f} GB); write a .gif, .mp4 or a frame folder",
             len(scene.frames),
         )
 
 
 def write(
     scene: Scene,
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     fps: float = 2.0,
     format: Format | None = None,
@@ -101,43 +217,62 @@ def write(
     Parameters
     ----------
     scene
-        From :func:`convarith.render.scene.compose`.
+        From :func:`convarith.render.scene.compose` (or a still from :mod:`convarith.render.maps`).
     path
-        ``.gif``, ``.png`` (APNG), ``.svg`` (animated), ``.mp4``, or a folder.
+        ``.gif``, ``.png`` (APNG), ``.svg`` (animated), ``.mp4``, or a new or empty folder.
     fps
-        Frames per second; the last frame stays ``hold_last`` seconds longer.
+        Frames per second (0.01 … 100); the last frame stays ``hold_last`` seconds (0 … 60) longer.
     format
         Overrides the suffix.
     frames
-        For a folder: ``png`` or ``svg`` stills.
+        For a folder: ``png`` or ``svg`` stills, named ``frame_0 …`` zero-padded to one width.
 
     Raises
     ------
     ConvArithError
-        For an unknown suffix, a bad ``fps``, too many frames for memory, or MP4 without
-        imageio-ffmpeg.
+        For an unknown suffix, a path that cannot be written as asked (``output``), a bad
+        ``fps`` or ``hold_last``, an APNG too large for memory, or MP4 without imageio-ffmpeg.
     """
-    if not fps > 0:
-        raise ConvArithError("fps", "must be positive", fps)
+    fps = check_fps(fps)
+    if isinstance(hold_last, bool) or not isinstance(hold_last, int | float) or not 0 <= hold_last <= 60:
+        raise ConvArithError("hold_last", "must be from 0 to 60 seconds", hold_last)
     if not scene.frames:
         raise ConvArithError("frames", "an animation needs at least one frame", 0)
-    kind = format or format_for(path, frames)
-    if kind in ("png-frames", "svg-frames"):
-        path.mkdir(parents=True, exist_ok=True)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(path, str | os.PathLike):
+        raise ConvArithError("output", "must be a path", type(path).__name__)
+    kind = format or format_for(Path(os.fspath(path)), frames)
+    if kind not in FORMATS.values() and kind not in ("png-frames", "svg-frames"):
+        raise ConvArithError("format", "must be gif, apng, svg, mp4, png-frames or svg-frames", repr(kind))
+    target = check_output(path, kind)
+    if kind == "apng" and len(scene.frames) > 1:
+        _check_memory(scene, bytes_per_pixel=1)
+    created: list[Path] = []
+    try:
+        return _write(scene, target, kind, fps, title, float(hold_last), created)
+    except OSError as err:
+        for done in created:
+            done.unlink(missing_ok=True)
+        raise ConvArithError("output", f"cannot be written ({err.strerror or err})", str(target)) from None
+
+
+def _write(
+    scene: Scene, path: Path, kind: Format, fps: float, title: str, hold_last: float, created: list[Path]
+) -> list[Path]:
     durations = _durations(len(scene.frames), fps, hold_last)
+    if kind in ("gif", "apng", "svg", "mp4"):
+        created.append(path)
     if kind == "gif":
-        images = quantized_frames(scene)
-        images[0].save(
-            path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=False, disposal=1
-        )
+        with path.open("wb") as fp:
+            _gif(scene, fp, durations)
         return [path]
     if kind == "apng" and len(scene.frames) == 1:
         next(frames_rgb(scene)).save(path, format="PNG")  # a still: plain full-colour PNG
         return [path]
     if kind == "apng":
-        images = quantized_frames(scene)
+        from PIL import Image
+
+        palette = _palette(scene)
+        images = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in frames_rgb(scene)]
         images[0].save(path, format="PNG", save_all=True, append_images=images[1:], duration=durations, loop=0)
         return [path]
     if kind == "svg":
@@ -145,19 +280,19 @@ def write(
         return [path]
     if kind == "mp4":
         return [_write_mp4(scene, path, fps)]
+    path.mkdir(exist_ok=True)
     width = len(str(len(scene.frames) - 1))
-    written: list[Path] = []
     if kind == "svg-frames":
         for index in range(len(scene.frames)):
             target = path / f"frame_{index:0{width}d}.svg"
+            created.append(target)
             target.write_text(frame_svg(scene, index, title), encoding="utf-8")
-            written.append(target)
-        return written
+        return list(created)
     for index, image in enumerate(frames_rgb(scene)):
         target = path / f"frame_{index:0{width}d}.png"
+        created.append(target)
         image.save(target, optimize=False, compress_level=6)
-        written.append(target)
-    return written
+    return list(created)
 
 
 def _write_mp4(scene: Scene, path: Path, fps: float) -> Path:
