@@ -41,6 +41,7 @@ Examples
 from __future__ import annotations
 
 from ..layer import POLICIES, Pad, PaddingPolicy
+from .arithmetic import effective_kernel
 
 __all__ = ["POLICIES", "PaddingPolicy", "resolve_policy", "resolve_transposed_policy"]
 
@@ -52,7 +53,7 @@ def _split(total: int, odd_after: bool) -> Pad:
 
 def resolve_policy(policy: PaddingPolicy, i: int, kernel: int, stride: int, dilation: int) -> Pad:
     """The ``(before, after)`` padding a policy gives one axis of a direct convolution or pool."""
-    reach = dilation * (kernel - 1)
+    reach = effective_kernel(kernel, dilation) - 1
     if policy == "valid":
         return (0, 0)
     if policy == "full":
@@ -76,7 +77,7 @@ def resolve_transposed_policy(
     when the clamp bites the missing cells come back as ``output_padding``. ``same_upper`` and
     ``same_lower`` follow the ONNX specification, whose total may be negative.
     """
-    extent = dilation * (kernel - 1) + 1
+    extent = effective_kernel(kernel, dilation)
     if policy == "valid":
         return (0, 0), output_padding
     if policy == "same_tf":
