@@ -53,7 +53,10 @@ def torch_pad(t: torch.Tensor, pads: Pads, mode: str = "zeros", value: float = 0
     if not any(flat):
         return t
     if mode == "zeros":
-        return F.pad(t, flat, mode="constant", value=value)
+        # Pad first, then crop: the same cells as one F.pad where that works, and also a crop wider than the
+        # input on one side with a pad on the other (F.pad refuses to narrow below zero cells).
+        padded = F.pad(t, [max(p, 0) for p in flat], mode="constant", value=value)
+        return F.pad(padded, [min(p, 0) for p in flat]) if min(flat) < 0 else padded
     return F.pad(t, flat, mode=_MODE[mode])
 
 

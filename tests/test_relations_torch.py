@@ -8,7 +8,7 @@ so hypothesis counts the rejected draws; ``--hypothesis-show-statistics`` shows 
 from __future__ import annotations
 
 import torch
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from convarith import BoundLayer, ConvArithError, Layer, coverage, overlap, transpose_of
@@ -62,6 +62,8 @@ direct = bound_layers(layers(kinds=["conv"]))
 
 @examples(600)
 @given(transposed, seeds)
+# p′ = (−2, 2): a crop wider than the one stretched cell, with padding after (found by CI)
+@example(Layer("conv_transpose1d", kernel_size=1, dilation=3, padding=[(2, 0)], output_padding=2).bind((1,)), 0)
 def test_equivalent_direct_convolution_reproduces_conv_transpose(bound: BoundLayer, seed: int) -> None:
     """``bound.direct()``: stretch, pad p′ (crop where negative), rotate + swap, stride-1 conv — PyTorch's
     conv_transpose to 1e-12 in float64, for every transposed layer PyTorch runs (policies, asymmetric pads)."""
