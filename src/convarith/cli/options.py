@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -240,6 +240,30 @@ def build_layer(
         divisor_override=divisor_override,
         bias=bias,
     )
+
+
+LAYER_FLAGS = (
+    "kernel_size",
+    "out_channels",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "output_padding",
+    "padding_mode",
+    "ceil_mode",
+    "count_include_pad",
+    "divisor_override",
+    "bias",
+)
+"""The verb parameters that describe the layer (the keywords of :func:`build_layer`)."""
+
+
+def layer_from(ctx: typer.Context, shape: tuple[int, ...], **given: Any) -> Layer:
+    """The layer a verb's own options describe (Click keeps them in ``ctx.params``), with ``given``
+    in place of those the verb worked out itself (``matrix`` reads the kernel from ``--weights``)."""
+    params = {name: value for name, value in ctx.params.items() if name in LAYER_FLAGS} | given
+    return build_layer(ctx.params["op"], shape, **params)
 
 
 # -- shared options -----------------------------------------------------------------------------

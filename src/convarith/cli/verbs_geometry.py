@@ -33,11 +33,11 @@ from .options import (
     PaddingModeOpt,
     PaddingOpt,
     StrideOpt,
-    build_layer,
     check_choice,
     check_positive,
     check_seed,
     input_shape,
+    layer_from,
     parse_padding,
     parse_per_axis,
     spatial_part,
@@ -81,6 +81,7 @@ def bind_checked(layer: Layer, shape: Sequence[int], framework: str | None) -> B
 
 @guarded()
 def shape(
+    ctx: typer.Context,
     op: OpArg,
     input: InputOpt,
     kernel_size: KernelOpt,
@@ -111,22 +112,7 @@ def shape(
     from ..geometry.report import shape_report
 
     sizes = input_shape(op, input)
-    layer = build_layer(
-        op,
-        sizes,
-        kernel_size,
-        out_channels=out_channels,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-        divisor_override=divisor_override,
-        bias=bias,
-    )
+    layer = layer_from(ctx, sizes)
     rules = framework_of(framework)
     bound = bind_checked(layer, sizes, rules)
     report = shape_report(bound, framework=rules)
@@ -317,6 +303,7 @@ def solve(
 
 @guarded()
 def explain(
+    ctx: typer.Context,
     op: OpArg,
     input: InputOpt,
     kernel_size: KernelOpt,
@@ -356,21 +343,7 @@ def explain(
     from .paths import check_distinct, output_file
 
     sizes = input_shape(op, input)
-    layer = build_layer(
-        op,
-        sizes,
-        kernel_size,
-        out_channels=out_channels,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-        divisor_override=divisor_override,
-    )
+    layer = layer_from(ctx, sizes)
     bound = bind_checked(layer, sizes, framework_of(framework))
     md_path = None if markdown is None else output_file("markdown", markdown)
     html_path = None if html is None else output_file("html", html)
@@ -404,6 +377,7 @@ _SYMBOLIC_CELLS = 64 * 64
 
 @guarded(_MATRIX_FLAGS)
 def matrix(
+    ctx: typer.Context,
     op: Annotated[
         str,
         typer.Argument(
@@ -474,21 +448,7 @@ def matrix(
         kernel, out_channels = _weights_fit(op, sizes, weight.shape, kernel_size, out_channels, groups)
     if kernel is None:
         raise ConvArithError("kernel_size", "is required (or give --weights)")
-    layer = build_layer(
-        op,
-        sizes,
-        kernel,
-        out_channels=out_channels,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-        divisor_override=divisor_override,
-    )
+    layer = layer_from(ctx, sizes, kernel_size=kernel, out_channels=out_channels)
     bound = bind_checked(layer, sizes, framework_of(framework))
     if weight is not None:
         from ..geometry.shapes import check_weight

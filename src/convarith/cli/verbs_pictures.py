@@ -28,10 +28,10 @@ from .options import (
     PaddingModeOpt,
     PaddingOpt,
     StrideOpt,
-    build_layer,
     check_choice,
     check_seed,
     input_shape,
+    layer_from,
 )
 from .verbs_geometry import bind_checked, framework_of
 
@@ -57,6 +57,7 @@ _ANIMATE_FLAGS = {"weight": ("--kernel-values",), "output": ("--output", "-o"), 
 
 @guarded(_ANIMATE_FLAGS)
 def animate(
+    ctx: typer.Context,
     op: OpArg,
     input: InputOpt,
     kernel_size: KernelOpt,
@@ -116,21 +117,7 @@ def animate(
     from .paths import animation_target, load_values
 
     sizes = input_shape(op, input)
-    layer = build_layer(
-        op,
-        sizes,
-        kernel_size,
-        out_channels=out_channels,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-        divisor_override=divisor_override,
-    )
+    layer = layer_from(ctx, sizes)
     bound = bind_checked(layer, sizes, framework_of(framework))
     check_choice("view", view, ("direct", "scatter"))
     check_choice("style", style, STYLES)
@@ -166,6 +153,7 @@ _DRAW_FLAGS = {"output": ("--output", "-o"), "path": ("--output", "-o")}
 
 @guarded(_DRAW_FLAGS)
 def draw_matrix(
+    ctx: typer.Context,
     op: OpArg,
     input: InputOpt,
     kernel_size: KernelOpt,
@@ -199,21 +187,7 @@ def draw_matrix(
     from .paths import output_file
 
     sizes = input_shape(op, input)
-    layer = build_layer(
-        op,
-        sizes,
-        kernel_size,
-        out_channels=out_channels,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-        divisor_override=divisor_override,
-    )
+    layer = layer_from(ctx, sizes)
     bound = bind_checked(layer, sizes, framework_of(framework))
     check_seed(seed)
     target = output_file(

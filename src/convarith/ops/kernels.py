@@ -74,6 +74,7 @@ __all__ = [
     "conv_transpose_gemm",
     "conv_transpose_scatter",
     "float_array",
+    "numeric_array",
     "pad",
     "pad_adjoint",
     "padded_source",
@@ -99,22 +100,43 @@ CHECK_BYTES = 64 * 2**20
 # -- arrays and memory ---------------------------------------------------------------------------------
 
 
+def numeric_array(name: str, value: object, kinds: str = "biufc") -> npt.NDArray[Any]:
+    """``value`` as a NumPy array whose dtype kind is one of ``kinds`` (NumPy's letters: b bool,
+    i/u integers, f floats, c complex); ragged lists, text and objects are refused, naming ``name``.
+
+    >>> numeric_array("x", [[1, 2]]).dtype.kind
+    'i'
+    >>> numeric_array("x", [[1.0], [2.0, 3.0]])
+    Traceback (most recent call last):
+    ...
+    convarith.errors.ConvArithError: x: must be a rectangular array of numbers; got a ragged or non-numeric list
+    >>> numeric_array("weight", ["a"], "iuf")
+    Traceback (most recent call last):
+    ...
+    convarith.errors.ConvArithError: weight: must be an array of numbers; got <U1
+    """
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ConvArithError(
+            name, "must be a rectangular array of numbers", f"a ragged or non-numeric {type(value).__name__}"
+        ) from None
+    if array.dtype.kind not in kinds:
+        raise ConvArithError(name, "must be an array of numbers", str(array.dtype))
+    return array
+
+
 def float_array(name: str, value: object) -> Array:
     """``value`` as a float32 or float64 NumPy array; anything else (ragged, text, ints) is refused.
 
     >>> float_array("input", [[1.0, 2.0]]).dtype
     dtype('float64')
-    >>> float_array("input", [[1.0], [2.0, 3.0]])
+    >>> float_array("input", [1, 2])
     Traceback (most recent call last):
     ...
-    convarith.errors.ConvArithError: input: must be a rectangular array of numbers; got a ragged or non-numeric list
+    convarith.errors.ConvArithError: input: must be a float32 or float64 array; got int64
     """
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError):
-        raise ConvArithError(
-            name, "must be a rectangular array of numbers", f"a ragged or non-numeric {type(value).__name__}"
-        ) from None
+    array = numeric_array(name, value)
     if array.dtype.type not in (np.float32, np.float64):
         raise ConvArithError(name, "must be a float32 or float64 array", str(array.dtype))
     return array

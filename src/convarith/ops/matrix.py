@@ -54,7 +54,7 @@ from ..geometry.bound import AxisGeometry, BoundLayer
 from ..layer import IntOrSeq, Layer, PaddingArg, parse_op
 from ..rules import raise_refusals
 from .binding import bind_call, bind_pool, one_sample, reject_keywords
-from .kernels import CHECK_BYTES, axis_divisor, axis_steps, padded_source
+from .kernels import CHECK_BYTES, axis_divisor, axis_steps, numeric_array, padded_source
 
 __all__ = [
     "DENSE_LIMIT",
@@ -509,18 +509,6 @@ def _value_dtype(dtype: npt.DTypeLike | None, default: np.dtype[Any]) -> np.dtyp
     return chosen
 
 
-def _weight_array(weight: object) -> npt.NDArray[Any]:
-    try:
-        w = np.asarray(weight)
-    except (ValueError, TypeError):
-        raise ConvArithError(
-            "weight", "must be a rectangular array of numbers", "a ragged or non-numeric value"
-        ) from None
-    if w.dtype.kind not in "iufc":
-        raise ConvArithError("weight", "must be an array of numbers", str(w.dtype))
-    return w
-
-
 def _default_dtype(w: npt.NDArray[Any]) -> np.dtype[Any]:
     """The weight's dtype when it is float32, complex64 or complex128, else float64."""
     if w.dtype in (np.float32, np.complex64, np.complex128):
@@ -709,7 +697,7 @@ def conv_matrix(
     """
     fmt = _check_format(format)
     budget = _check_budget(memory_budget)
-    w = _weight_array(weight)
+    w = numeric_array("weight", weight, "iufc")
     keywords = {
         "stride": stride,
         "padding": padding,

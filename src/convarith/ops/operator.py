@@ -133,22 +133,10 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
 
     # -- the public methods, N-d aware ------------------------------------------------------------------
 
-    @staticmethod
-    def _array(v: object) -> npt.NDArray[np.generic]:
-        try:
-            a = np.asarray(v)
-        except (ValueError, TypeError):
-            raise ConvArithError(
-                "x", "must be a rectangular array of numbers", "a ragged or non-numeric value"
-            ) from None
-        if a.dtype.kind not in "biufc":
-            raise ConvArithError("x", "must be an array of numbers", str(a.dtype))
-        return a
-
     def _vector(
         self, v: object, shape: tuple[int, ...], apply: Callable[[kernels.Array], kernels.Array], out: tuple[int, ...]
     ) -> kernels.Array:
-        a = self._array(v)
+        a = kernels.numeric_array("x", v)
         size = math.prod(shape)
         if a.shape == shape:
             return apply(a.reshape(size, 1))[:, 0].reshape(out)
@@ -160,7 +148,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     def _columns(
         self, v: object, shape: tuple[int, ...], apply: Callable[[kernels.Array], kernels.Array], out: tuple[int, ...]
     ) -> kernels.Array:
-        a = self._array(v)
+        a = kernels.numeric_array("x", v)
         size = math.prod(shape)
         if a.ndim == 2 and a.shape[0] == size:
             return apply(a)
@@ -261,14 +249,6 @@ def conv_operator(
     return ConvOperator(bound, w)
 
 
-def _numeric(value: object) -> bool:
-    """An array-like of plain numbers (no ragged lists, objects or strings)."""
-    try:
-        return np.asarray(value).dtype.kind in "biuf"
-    except (TypeError, ValueError):
-        return False
-
-
 def dot_test(
     operator: LinearOperator | npt.ArrayLike,
     *,
@@ -321,8 +301,8 @@ def dot_test(
     if not isinstance(operator, LinearOperator):
         import scipy.sparse as sp
 
-        matrix: Any = operator if sp.issparse(operator) else np.asarray(operator) if _numeric(operator) else None
-        if matrix is None or matrix.ndim != 2 or np.dtype(matrix.dtype).kind not in "biuf":
+        matrix: Any = operator if sp.issparse(operator) else kernels.numeric_array("operator", operator, "biuf")
+        if matrix.ndim != 2:
             raise ConvArithError("operator", "must be a LinearOperator or a real 2-d matrix", type(operator).__name__)
         operator = matrix
     linear = aslinearoperator(operator)
