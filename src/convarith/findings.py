@@ -97,6 +97,11 @@ MESSAGES: dict[str, tuple[Severity, str]] = {
         "warning",
         "axis {axis}: {framework} {what} takes one padding per axis; ({before}, {after}) needs {workaround}",
     ),
+    "needs-workaround": (
+        "warning",
+        "{framework}: {what}; the translation {workaround}",
+    ),
+    "pitfall": ("info", "{framework}: {what} (docs/pitfalls.md#{entry})"),
     # refusals (rules): the message is the rule itself
     "refused": ("error", "{param}: {rule}; got {value}"),
 }

@@ -74,6 +74,7 @@ __all__ = [
     "CONV_METHODS",
     "CONV_TRANSPOSE_METHODS",
     "FloatArray",
+    "apply",
     "avg_pool",
     "conv",
     "conv_transpose",
@@ -636,3 +637,32 @@ def _pool_kernel(x: kernels.Array, bound: BoundLayer) -> kernels.Array:
         return np.asarray(windows.max(axis=window_axes), dtype=x.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(windows.sum(axis=window_axes) / kernels.avg_divisor(bound), dtype=x.dtype)
+
+
+def apply(
+    layer: Layer | BoundLayer,
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike | None = None,
+    bias: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Any layer on ``input``: the reference op of its kind (conv, conv_transpose, max or avg pool).
+
+    The one entry the framework comparisons use: convarith's answer for a layer, whatever it is.
+
+    >>> import numpy as np
+    >>> from convarith import Layer
+    >>> apply(Layer("max_pool1d", kernel_size=2), np.array([[[1.0, 3.0, 2.0, 0.0]]])).tolist()
+    [[[3.0, 2.0]]]
+    >>> apply(Layer("conv1d", kernel_size=2, bias=False), np.ones((1, 1, 3)), np.ones((1, 1, 2))).tolist()
+    [[[2.0, 2.0]]]
+    """
+    kind = layer.layer.kind if isinstance(layer, BoundLayer) else layer.kind if isinstance(layer, Layer) else None
+    if kind in ("conv", "conv_transpose"):
+        if weight is None:
+            raise ConvArithError("weight", f"is required for a {kind} layer")
+        return (conv if kind == "conv" else conv_transpose)(input, weight, bias, layer=layer)
+    if kind == "max_pool":
+        return max_pool(input, layer=layer)
+    if kind == "avg_pool":
+        return avg_pool(input, layer=layer)
+    raise ConvArithError("layer", "must be a convarith.Layer or BoundLayer", type(layer).__name__)

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 
 from ..errors import ConvArithError
@@ -43,15 +44,15 @@ def register(framework: str, rules: Rules) -> None:
 def _rules(framework: object) -> Rules:
     if not isinstance(framework, str):
         raise ConvArithError("framework", f"must be one of {', '.join(sorted(FRAMEWORKS))}", repr(framework))
-    if framework not in _RULES and framework == "torch":
-        from . import torch as _torch  # noqa: F401  (registers itself)
+    if framework not in _RULES and framework in FRAMEWORKS:
+        importlib.import_module(f"{__name__}.{framework}")  # registers itself; pure Python
     if framework not in _RULES:
         raise ConvArithError("framework", f"must be one of {', '.join(sorted(FRAMEWORKS))}", repr(framework))
     return _RULES[framework]
 
 
-FRAMEWORKS: tuple[str, ...] = ("torch",)
-"""Frameworks with rules (the frameworks issue adds keras, jax, onnx, tensorflow)."""
+FRAMEWORKS: tuple[str, ...] = ("torch", "keras", "jax", "onnx", "tf")
+"""Frameworks with rules (each a module of this package, importing no framework)."""
 
 
 def check(layer: Layer, input_shape: Sequence[int] | None = None, *, framework: str = "torch") -> tuple[Finding, ...]:
@@ -65,7 +66,7 @@ def check(layer: Layer, input_shape: Sequence[int] | None = None, *, framework: 
         ``(N, C, *spatial)``, ``(C, *spatial)`` or the spatial sizes; without it only the rules
         that do not depend on the input run.
     framework
-        ``"torch"`` (more arrive with the framework adapters).
+        ``"torch"``, ``"keras"``, ``"jax"``, ``"onnx"`` or ``"tf"``.
 
     Returns
     -------
