@@ -356,13 +356,18 @@ def test_reference_evaluator_pool_bugs() -> None:
     x = np.arange(1, 7, dtype=np.float64).reshape(1, 1, 6)
     ours, spec = _both(_one_node("MaxPool", x, kernel_shape=[3], pads=[1, 1]), x)
     assert ours == [2.0, 3.0, 4.0, 5.0, 6.0, 6.0] and spec == "IndexError"
+    x4 = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    ours, spec = _both(_one_node("MaxPool", x4, kernel_shape=[2, 3], pads=[0, 1, 0, 1]), x4)
+    # 2-d, pads on one axis only: onnxruntime is right, the reference evaluator shifts the windows
+    assert ours[:4] == [5.0, 6.0, 7.0, 7.0] and spec[:4] == [6.0, 7.0, 7.0, 10.0]
     x2 = np.ones((1, 1, 2), np.float32)
     ours, spec = _both(_one_node("AveragePool", x2, kernel_shape=[1], strides=[2], auto_pad="SAME_UPPER"), x2)
     assert ours == [1.0] and spec == "ValueError"
 
 
 def test_reference_grouped_transpose() -> None:
-    """Grouped ConvTranspose with two channels per group: the reference evaluator fails, onnxruntime computes it."""
+    """Grouped ConvTranspose: with two channels per group the reference evaluator fails, with one its bias is
+    wrong; onnxruntime computes both (the known bug verify lists)."""
     layer = Layer("conv_transpose1d", 2, 4, kernel_size=2, groups=2, bias=False)
     bound = layer.bind((1, 2, 3))
     x, w, _ = arrays(bound)
@@ -371,6 +376,24 @@ def test_reference_grouped_transpose() -> None:
     _close(got.astype(np.float64), apply(bound, x, w), "float32")
     with pytest.raises(ValueError):
         adapter.run_model(model, x.astype(np.float32), "reference")
+    # one channel per group computes, but the bias goes wrong
+    depthwise = Layer("conv_transpose1d", 2, 2, kernel_size=2, groups=2)
+    bound = depthwise.bind((1, 2, 3))
+    x, w, b = arrays(bound)
+    model = build(adapter.emit(depthwise, bound.input_shape), w, b)
+    want = apply(bound, x, w, b)
+    _close(adapter.run_model(model, x.astype(np.float32), "onnxruntime").astype(np.float64), want, "float32")
+    got = adapter.run_model(model, x.astype(np.float32), "reference").astype(np.float64)
+    assert np.abs(got - want).max() > 0.1
+    unbiased = build(adapter.emit(depthwise.replace(bias=False), bound.input_shape), w)
+    _close(
+        adapter.run_model(unbiased, x.astype(np.float32), "reference").astype(np.float64),
+        apply(bound.layer.replace(bias=False).bind((1, 2, 3)), x, w),
+        "float32",
+    )
+    assert adapter.KNOWN_BUGS[0].hits(bound) and not adapter.KNOWN_BUGS[0].hits(
+        depthwise.replace(bias=False).bind((1, 2, 3))
+    )
 
 
 def test_count_include_pad_and_ceil_mode_are_written_out() -> None:

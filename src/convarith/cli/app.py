@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from .errors import ARGV, one_line
+from .verbs_frameworks import check, translate, verify
 from .verbs_geometry import explain, matrix, shape, solve
 from .verbs_pictures import animate, draw_matrix, gallery, tour
 
@@ -101,6 +102,9 @@ app.command()(animate)
 app.command("draw-matrix")(draw_matrix)
 app.command()(gallery)
 app.command()(tour)
+app.command()(translate)
+app.command()(check)
+app.command()(verify)
 
 
 def main() -> None:

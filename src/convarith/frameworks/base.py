@@ -16,8 +16,10 @@ Nothing here imports a framework.
 
 from __future__ import annotations
 
+import ast
+import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
     from ..layer import Layer
 
-__all__ = ["Adapter", "Emitted", "build", "run"]
+__all__ = ["Adapter", "Emitted", "KnownBug", "build", "max_difference", "run", "tolerance"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,7 +72,8 @@ class Emitted:
         ``weight`` is in ``source``'s layout (this framework's own when ``source`` is ``None``).
         """
         weight_in = (source or self).weight_in
-        imports = sorted({"import numpy as np", *self.imports, *(source.imports if source else ())})
+        converts = source is not None and bool(source.weight_in)
+        imports = sorted({"import numpy as np", *self.imports, *(source.imports if source and converts else ())})
         layout = (source or self).framework
         doc = f"weight in {layout}'s layout; returns the {self.framework} layer, called as {self.call}"
         body = "\n".join(
@@ -87,6 +90,49 @@ class Emitted:
         return "\n".join(imports) + "\n\n\ndef make(weight, bias=None):\n" + textwrap.indent(body, "    ") + "\n"
 
 
+@dataclass(frozen=True)
+class KnownBug:
+    """A case a framework computes wrongly by its own specification: what, where it is reported, and
+    which bound layers hit it (``convarith verify`` lists these instead of failing on them)."""
+
+    runner: str
+    name: str
+    what: str
+    hits: Callable[[BoundLayer], bool]
+    thread: str = ""
+
+
+def max_difference(got: npt.NDArray[Any], want: npt.NDArray[Any]) -> float:
+    """The largest absolute difference; equal infinities (a max pool window of padding only) are
+    equal, any other infinity or NaN is an infinite difference, as is a different shape.
+
+    >>> max_difference(np.array([1.0, -np.inf]), np.array([1.5, -np.inf]))
+    0.5
+    >>> max_difference(np.array([np.nan]), np.array([1.0]))
+    inf
+    """
+    if got.shape != want.shape:
+        return math.inf
+    same = got == want  # true for equal infinities
+    finite = np.isfinite(got) & np.isfinite(want)
+    if not np.all(same | finite):
+        return math.inf
+    with np.errstate(invalid="ignore"):  # inf − inf where both are the same infinity
+        return float(np.abs(np.where(finite, got - want, 0.0)).max(initial=0.0))
+
+
+def tolerance(dtype: str, reference: npt.NDArray[Any], taps: int) -> float:
+    """What counts as equal to ``reference``: the rounding of a sum of ``taps`` products — a few
+    units in the last place of ``dtype``, times the outputs' size and the square root of ``taps``.
+
+    >>> tolerance("float64", np.ones(3), 9) < 1e-13 < tolerance("float32", np.ones(3), 9) < 1e-5
+    True
+    """
+    scale = max(1.0, float(np.abs(reference[np.isfinite(reference)]).max(initial=0.0)))
+    eps = float(np.finfo(np.float64 if dtype == "float64" else np.float32).eps)
+    return 16 * eps * scale * math.sqrt(max(taps, 1))
+
+
 class Adapter(Protocol):
     """The module interface of an adapter (module-level names; see the module docstring)."""
 
@@ -98,7 +144,12 @@ class Adapter(Protocol):
     def emit(self, layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted: ...
     def apply(self, emitted: Emitted, made: Any, input: FloatArray) -> FloatArray: ...
     def from_native(self, obj: object) -> Layer: ...
+    def parse_call(self, call: ast.Call, source: str) -> tuple[Layer, tuple[int, ...] | None]: ...
     def findings(self, layer: Layer, input_shape: Sequence[int] | None = None) -> list[Finding]: ...
+
+
+_NEUTRAL = Emitted("convarith", (), "", "", "channels_first", ())
+"""convarith's own layouts, as a source: its ``weight_in`` is empty."""
 
 
 def build(emitted: Emitted, weight: npt.ArrayLike | None, bias: npt.ArrayLike | None = None) -> Any:
@@ -107,7 +158,8 @@ def build(emitted: Emitted, weight: npt.ArrayLike | None, bias: npt.ArrayLike | 
     This runs code convarith wrote, never text from a user.
     """
     namespace: dict[str, Any] = {}
-    exec(compile(emitted.code(), f"<convarith {emitted.framework} translation>", "exec"), namespace)
+    code = emitted.code(source=_NEUTRAL)  # the weight is convarith's: no weight_in
+    exec(compile(code, f"<convarith {emitted.framework} translation>", "exec"), namespace)
     return namespace["make"](weight, bias)
 
 

@@ -69,13 +69,27 @@ class Worker:
 
     def call(self, module: str, name: str, *args: object, **kwargs: object) -> Any:
         """``module.name(*args, **kwargs)`` in the worker."""
+        self.start(module, name, *args, **kwargs)
+        return self.finish()
+
+    def start(self, module: str, name: str, *args: object, **kwargs: object) -> None:
+        """Send a call without waiting for it (several workers then compute at once); :meth:`finish` waits."""
         process = self._process
-        if process.stdin is None or process.stdout is None or process.poll() is not None:
+        if process.stdin is None or process.poll() is not None:
             raise WorkerError("WorkerExited", f"the worker for {self.env} is not running")
         try:
             _send(process.stdin, (module, name, args, kwargs))
+        except BrokenPipeError as err:
+            raise WorkerError("WorkerExited", f"the worker for {self.env} stopped ({err!r})") from None
+
+    def finish(self) -> Any:
+        """The result of the call :meth:`start` sent (its ConvArithError raised as itself)."""
+        process = self._process
+        if process.stdout is None:
+            raise WorkerError("WorkerExited", f"the worker for {self.env} is not running")
+        try:
             ok, value = _receive(process.stdout)
-        except (EOFError, BrokenPipeError) as err:
+        except EOFError as err:
             raise WorkerError("WorkerExited", f"the worker for {self.env} stopped ({err!r})") from None
         if ok:
             return value

@@ -193,10 +193,10 @@ def _pad_findings(layer: Layer, pads: Sequence[Pad], bound: BoundLayer | None) -
                 )
             )
     grow = [(max(b, 0), max(a, 0)) for b, a in pads]
-    if layer.kind == "max_pool" and layer.ndim != 2 and any(b or a for b, a in grow):
+    if layer.kind == "max_pool" and any(b or a for b, a in grow):
         out.append(
             _workaround(
-                f"the ONNX reference evaluator's {layer.ndim}-d MaxPool goes wrong with pads",
+                "the ONNX reference evaluator's MaxPool goes wrong with pads",
                 "pads with Pad(-inf) first",
             )
         )
