@@ -451,10 +451,10 @@ def test_fast_verbs_import_no_numpy_and_no_framework(args: list[str]) -> None:
 
 
 def _help_examples() -> list[list[str]]:
-    from convarith.cli import verbs_geometry, verbs_pictures
+    from convarith.cli import verbs_frameworks, verbs_geometry, verbs_pictures
 
     lines = []
-    for module in (verbs_geometry, verbs_pictures):
+    for module in (verbs_geometry, verbs_pictures, verbs_frameworks):
         for name in module.__all__:
             doc = getattr(module, name).__doc__ or ""
             lines += [line.split()[1:] for line in doc.splitlines() if line.strip().startswith("convarith ")]

@@ -40,6 +40,8 @@ from .layer import Layer
 from .rules import check
 
 if TYPE_CHECKING:
+    from .frameworks.translate import Translation, translate
+    from .frameworks.verify import verify
     from .ops.matrix import bias_vector, conv_matrix, pool_matrix, save_matrix
     from .ops.operator import ConvOperator, conv_operator, dot_test
     from .ops.reference import avg_pool, conv, conv_transpose, max_pool
@@ -61,6 +63,9 @@ _LAZY = {
     "ConvOperator": "convarith.ops.operator",
     "conv_operator": "convarith.ops.operator",
     "dot_test": "convarith.ops.operator",
+    "translate": "convarith.frameworks.translate",
+    "Translation": "convarith.frameworks.translate",
+    "verify": "convarith.frameworks.verify",
 }
 
 
@@ -87,6 +92,7 @@ __all__ = [
     "Finding",
     "Layer",
     "Solution",
+    "Translation",
     "__version__",
     "avg_pool",
     "bias_vector",
@@ -109,5 +115,7 @@ __all__ = [
     "relationship_for",
     "save_matrix",
     "solve",
+    "translate",
     "transpose_of",
+    "verify",
 ]

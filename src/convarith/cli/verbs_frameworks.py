@@ -281,7 +281,7 @@ def verify(
 
     Examples:
 
-      convarith verify --cases 500
+      convarith verify --cases 100
 
       convarith verify --frameworks torch,keras-jax --ops conv_transpose --seed 7 --json
     """

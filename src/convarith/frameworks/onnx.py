@@ -74,9 +74,11 @@ KNOWN_BUGS = (
         what="the ONNX reference evaluator's grouped ConvTranspose fails (a reshape error) with more than one "
         "channel per group and adds the wrong bias with one; onnxruntime computes both (tests/"
         "test_frameworks_onnx.py::test_reference_grouped_transpose; no public thread found)",
-        hits=lambda bound: bound.transposed
-        and bound.layer.groups > 1
-        and (bound.layer.bias or max(bound.in_channels, bound.out_channels) > bound.layer.groups),
+        hits=lambda bound: (
+            bound.transposed
+            and bound.layer.groups > 1
+            and (bound.layer.bias or max(bound.in_channels, bound.out_channels) > bound.layer.groups)
+        ),
     ),
 )
 """What a runner of this adapter computes wrongly by its own specification (``convarith verify``)."""

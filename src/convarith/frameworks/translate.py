@@ -13,10 +13,11 @@ and to run.
 
 Examples
 --------
->>> translate("nn.MaxPool1d(2, padding=2)", to="onnx")
-Traceback (most recent call last):
-...
-convarith.errors.ConvArithError: padding: a pooling pad must be at most half the kernel size (2,) (PyTorch refuses this layer); got ((2, 2),)
+>>> try:
+...     translate("nn.MaxPool1d(2, padding=2)", to="onnx")
+... except ConvArithError as err:
+...     print(err.param, "→", err.rule)
+padding → a pooling pad must be at most half the kernel size (2,) (PyTorch refuses this layer)
 >>> t = translate("nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)", to="torch")
 >>> t.steps
 ('nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)',)
