@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from cli_support import run
 from convarith import BoundLayer, ConvArithError, Layer, check
 from convarith.frameworks import ADAPTERS, adapter, installed
-from convarith.frameworks.base import build, explicit, max_difference
+from convarith.frameworks.base import build, max_difference, tolerance
 from convarith.frameworks.translate import parse, translate
-from convarith.frameworks.verify import Report, _same, verify
+from convarith.frameworks.verify import Report, read_back, verify
 from strategies import bound_layers, examples
 
-TARGETS = tuple(name for name in ADAPTERS if installed(name) and name in ("torch", "onnx"))  # TEMP
+TARGETS = tuple(name for name in ADAPTERS if installed(name) and name in ("torch", "onnx", "jax"))  # TEMP
 
 
 def _accepted(bound: BoundLayer, *frameworks: str) -> bool:
@@ -30,48 +30,30 @@ def _accepted(bound: BoundLayer, *frameworks: str) -> bool:
     )
 
 
-def _read_back(target: str, emitted: object, made: object) -> Layer | None:
-    """What the target built, read back as a layer (its object, else its one call), if it reads."""
-    from convarith.frameworks.syntax import parse_source
-
-    chosen = adapter(target)
-    try:
-        return chosen.from_native(made)
-    except ConvArithError:
-        pass
-    steps = emitted.steps  # type: ignore[attr-defined]
-    try:
-        return chosen.parse_call(parse_source(steps[0]), steps[0])[0]
-    except ConvArithError:
-        return None
-
-
 @pytest.mark.parametrize("target", TARGETS)
-@examples(150)
+@examples(60)  # JAX compiles every new shape: ~0.5 s a case
 @given(bound=bound_layers(forms=(2,)), seed=st.integers(0, 2**16))
 def test_torch_to_x_to_torch_is_exact(target: str, bound: BoundLayer, seed: int) -> None:
     """A PyTorch layer written in X computes its values; where X holds it in one layer or call, that
-    reads back as the same PyTorch layer, whose values are PyTorch's exactly."""
+    reads back as a layer which, written in PyTorch again, computes PyTorch's values exactly (to
+    float64 rounding, as a padded copy may sum in another order)."""
     assume(_accepted(bound, "torch", target))
     there = translate(bound.layer, target, input_shape=bound.input_shape)
     verdict = there.check(seed=seed)
     assert verdict.passed, verdict
-    if len(there.steps) != 1:
-        return
     rng = np.random.default_rng(seed)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    back = _read_back(target, there.emitted, build(there.emitted, w))
-    if back is None:
-        return
-    assert _same(explicit(back, bound.input_shape), explicit(bound.layer, bound.input_shape), bound.input_shape)
-    home = translate(back.replace(bias=bound.layer.bias), "torch", input_shape=bound.input_shape)
-    x = rng.standard_normal(bound.input_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    original = adapter("torch").apply(
-        home.emitted, build(adapter("torch").emit(bound.layer, bound.input_shape), w, b), x
+    x, w, b = (
+        None if s is None else rng.standard_normal(s) for s in (bound.input_shape, bound.weight_shape, bound.bias_shape)
     )
-    again = adapter("torch").apply(home.emitted, home.make(w, b), x)
-    assert max_difference(again, original) == 0.0
+    back = read_back(adapter(target), there.emitted, build(there.emitted, w, b), bound.layer)
+    assume(back is not None)
+    assert back is not None
+    torch_adapter = adapter("torch")
+    original = torch_adapter.emit(bound.layer, bound.input_shape)
+    home = translate(back, "torch", input_shape=bound.input_shape)
+    want = torch_adapter.apply(original, build(original, w, b), x)
+    got = torch_adapter.apply(home.emitted, home.make(w, b if back.bias else None), x)
+    assert max_difference(got, want) <= tolerance("float64", want, 1)
 
 
 def test_every_translation_of_the_issue_example_checks_itself() -> None:

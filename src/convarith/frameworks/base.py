@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
     from ..layer import Layer
 
-__all__ = ["Adapter", "Emitted", "KnownBug", "build", "max_difference", "run", "tolerance"]
+__all__ = ["NEUTRAL", "Adapter", "Emitted", "KnownBug", "build", "max_difference", "run", "tolerance"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -148,7 +148,7 @@ class Adapter(Protocol):
     def findings(self, layer: Layer, input_shape: Sequence[int] | None = None) -> list[Finding]: ...
 
 
-_NEUTRAL = Emitted("convarith", (), "", "", "channels_first", ())
+NEUTRAL = Emitted("convarith", (), "", "", "channels_first", ())
 """convarith's own layouts, as a source: its ``weight_in`` is empty."""
 
 
@@ -158,7 +158,7 @@ def build(emitted: Emitted, weight: npt.ArrayLike | None, bias: npt.ArrayLike | 
     This runs code convarith wrote, never text from a user.
     """
     namespace: dict[str, Any] = {}
-    code = emitted.code(source=_NEUTRAL)  # the weight is convarith's: no weight_in
+    code = emitted.code(source=NEUTRAL)  # the weight is convarith's: no weight_in
     exec(compile(code, f"<convarith {emitted.framework} translation>", "exec"), namespace)
     return namespace["make"](weight, bias)
 

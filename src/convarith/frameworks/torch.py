@@ -150,12 +150,27 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
     >>> emit(Layer("conv_transpose2d", 64, 32, kernel_size=4, stride=2, padding=1)).steps
     ('nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)',)
     """
-    from ..rules import check, raise_refusals
+    from ..findings import finding
+    from ..rules import check
 
-    raise_refusals(layer, input_shape, framework=NAME)
+    found = findings(layer, input_shape)
+    notes = tuple(f for f in found if f.severity != "error")
+    for refusal in (f for f in found if f.severity == "error"):
+        if layer.pooling and refusal.param == "padding" and input_shape is not None:
+            # nn.MaxPool/AvgPool refuse these pads; an explicit pad before the pool computes them
+            notes += (
+                finding(
+                    "needs-workaround",
+                    None,
+                    framework=NAME,
+                    what=f"{refusal.message}",
+                    workaround="pads explicitly before the pool (-inf for max; the divisor kept for average)",
+                ),
+            )
+            continue
+        raise refusal.error()
     n = layer.ndim
     kind = layer.kind
-    notes = tuple(f for f in findings(layer, input_shape) if f.severity != "error")
     steps: list[str] = []
     build: list[str] = []
     native_padding: str | None = None

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from ..errors import ConvArithError
 from ..layer import Layer
 from . import ADAPTERS, adapter, detect
-from .base import Emitted, build, max_difference, tolerance
+from .base import NEUTRAL, Emitted, build, max_difference, tolerance
 
 if TYPE_CHECKING:
     from ..findings import Finding
@@ -160,7 +160,7 @@ class Translation:
     @property
     def code(self) -> str:
         """A module defining ``make(weight, bias=None)``: the source's weight in, the target layer out."""
-        return self.emitted.code(source=self.source_emitted)
+        return self.emitted.code(source=self.source_emitted or NEUTRAL)
 
     def make(self, weight: npt.ArrayLike | None = None, bias: npt.ArrayLike | None = None) -> Any:
         """The target layer, built by :attr:`code` from a weight in the source's layout."""
