@@ -44,7 +44,7 @@ from .base import NEUTRAL, Emitted, build, max_difference, tolerance
 if TYPE_CHECKING:
     from ..findings import Finding
 
-__all__ = ["Check", "Translation", "parse", "translate"]
+__all__ = ["Check", "Translation", "parse", "pitfalls", "translate"]
 
 # the first name of a dotted call → the framework whose syntax it is
 _PREFIX = {
@@ -155,7 +155,8 @@ class Translation:
 
     @property
     def findings(self) -> tuple[Finding, ...]:
-        return self.emitted.findings
+        """What the target needs around the layer, and the pitfalls of this pair of frameworks."""
+        return self.emitted.findings + pitfalls(self.layer, self.source, self.target, self.input_shape)
 
     @property
     def code(self) -> str:
@@ -244,6 +245,52 @@ def _small_input(layer: Layer) -> tuple[int, ...]:
     c_in, _ = channels(layer, (1, c_in, *(1,) * layer.ndim))
     size = [2 * e + s + 1 for e, s in zip(layer.effective_kernel, layer.stride, strict=True)]
     return (2, c_in, *size)
+
+
+_CHANNELS_LAST = ("keras", "tf")
+
+
+def pitfalls(layer: Layer, source: str, target: str, input_shape: Sequence[int] | None = None) -> tuple[Finding, ...]:
+    """The catalogue entries (``docs/pitfalls.md``) that a translation from ``source`` to ``target``
+    of ``layer`` runs into, as ``pitfall`` findings.
+
+    >>> up = Layer("conv_transpose2d", 8, 4, kernel_size=4, stride=2, padding=1)
+    >>> [f.data["entry"] for f in pitfalls(up, "torch", "keras")]
+    ['torch-transposed-padding', 'kernel-layouts']
+    """
+    from ..findings import finding
+
+    pair = {source, target}
+    hits: list[tuple[str, str, str]] = []  # (framework, what, entry)
+    pads = layer.pads if layer.is_resolved else ()
+    if layer.policy in ("same_tf", "same_upper", "same_lower") and ("torch" in pair or input_shape is not None):
+        resolved = layer.bind(input_shape).pads if input_shape is not None else ()
+        if any(b != a for b, a in resolved) or max(layer.stride) > 1:
+            hits.append((target, "TensorFlow's SAME pads the odd cell after, by the input size", "tf-same-asymmetric"))
+    if layer.policy == "same" and "torch" in pair and any(e % 2 == 0 for e in layer.effective_kernel):
+        hits.append(("torch", "'same' with an even kernel pads the extra cell after", "torch-same"))
+    if (
+        layer.transposed
+        and source == "torch"
+        and target != "torch"
+        and (any(p for pair_ in pads for p in pair_) or any(layer.output_padding))
+    ):
+        hits.append(
+            (
+                target,
+                "PyTorch's transposed padding crops the output; output_padding adds cells after",
+                "torch-transposed-padding",
+            )
+        )
+    if layer.transposed and layer.groups > 1 and target in ("keras", "tf"):
+        hits.append((target, "has no grouped transposed convolution", "transposed-groups"))
+    if layer.weighted and (source in _CHANNELS_LAST) != (target in _CHANNELS_LAST):
+        hits.append((target, "keeps its kernel in another layout; the weights are transposed", "kernel-layouts"))
+    if layer.kind == "avg_pool" and len(pair & {"torch", "onnx", "tf", "keras"}) == 2 and (pads or layer.policy):
+        hits.append((target, "counts padded cells in the average by another default", "count-include-pad"))
+    if layer.pooling and layer.ceil_mode and target in ("keras", "tf", "jax"):
+        hits.append((target, "has no ceil_mode: the last window is written as padding", "pool-ceil-mode"))
+    return tuple(finding("pitfall", None, framework=fw, what=what, entry=entry) for fw, what, entry in hits)
 
 
 def _full_shape(layer: Layer, shape: Sequence[int] | None) -> tuple[int, ...] | None:
