@@ -26,9 +26,11 @@ lint:
 
 test: install-test lint
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n 2 -q
+	$(BIN)/convarith verify --cases 1000
 
 bench: install-test
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/matrix_build.py
 	$(BIN)/python benchmarks/reference_ops.py
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/verify_sweep.py

@@ -18,6 +18,7 @@ runner's documented bug explains (:class:`~.base.KnownBug`) is listed as such, n
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -250,13 +251,26 @@ def _known_bug(runner: str, layer: Layer, shape: Sequence[int]) -> str:
     return ""
 
 
+# the runners share the cores: one thread each (unless the caller's environment says otherwise)
+_ONE_THREAD = {
+    name: os.environ.get(name, "1")
+    for name in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    )
+}
+
+
 class _Pool:
     """One worker per runner; a case goes to all of them at once."""
 
     def __init__(self, runners: Sequence[str]) -> None:
         from .worker import worker_for
 
-        self.workers = {r: worker_for({**dict(RUNNERS[r].env), "CONVARITH_RUNNER": r}) for r in runners}
+        self.workers = {r: worker_for({**_ONE_THREAD, **dict(RUNNERS[r].env), "CONVARITH_RUNNER": r}) for r in runners}
 
     def run(self, runners: Sequence[str], layer: Layer, shape: Sequence[int], seed: int) -> dict[str, dict[str, Any]]:
         data = layer.to_dict()
