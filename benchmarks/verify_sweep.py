@@ -37,7 +37,7 @@ def main() -> None:
     )
     print()
     print(
-        "| runner | version | agree (conv / conv_t / max / avg) | refused | mismatch | known bug | s in runner | cases/s |"
+        "| runner | version | agree (conv / conv_t / max / avg) | refused | mismatch | known bug | seconds | cases/s |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in report.runners:
