@@ -360,6 +360,10 @@ def test_reference_evaluator_pool_bugs() -> None:
     ours, spec = _both(_one_node("MaxPool", x4, kernel_shape=[2, 3], pads=[0, 1, 0, 1]), x4)
     # 2-d, pads on one axis only: onnxruntime is right, the reference evaluator shifts the windows
     assert ours[:4] == [5.0, 6.0, 7.0, 7.0] and spec[:4] == [6.0, 7.0, 7.0, 10.0]
+    # a VALID average pool with dilations: the reference evaluator sizes it as if undilated
+    x5 = np.arange(4, dtype=np.float32).reshape(1, 1, 4)
+    ours, spec = _both(_one_node("AveragePool", x5, kernel_shape=[2], dilations=[3], auto_pad="VALID"), x5)
+    assert ours == [1.5] and isinstance(spec, list) and len(spec) == 3
     x2 = np.ones((1, 1, 2), np.float32)
     ours, spec = _both(_one_node("AveragePool", x2, kernel_shape=[1], strides=[2], auto_pad="SAME_UPPER"), x2)
     assert ours == [1.0] and spec == "ValueError"

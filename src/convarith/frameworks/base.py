@@ -103,8 +103,9 @@ class KnownBug:
 
 
 def max_difference(got: npt.NDArray[Any], want: npt.NDArray[Any]) -> float:
-    """The largest absolute difference; equal infinities (a max pool window of padding only) are
-    equal, any other infinity or NaN is an infinite difference, as is a different shape.
+    """The largest absolute difference; equal infinities (a max pool window of padding only) and NaN
+    in both (an average over no counted cell, 0/0) are equal; any other infinity or NaN is an
+    infinite difference, as is a different shape.
 
     >>> max_difference(np.array([1.0, -np.inf]), np.array([1.5, -np.inf]))
     0.5
@@ -113,7 +114,7 @@ def max_difference(got: npt.NDArray[Any], want: npt.NDArray[Any]) -> float:
     """
     if got.shape != want.shape:
         return math.inf
-    same = got == want  # true for equal infinities
+    same = (got == want) | (np.isnan(got) & np.isnan(want))  # equal infinities; 0/0 in both
     finite = np.isfinite(got) & np.isfinite(want)
     if not np.all(same | finite):
         return math.inf

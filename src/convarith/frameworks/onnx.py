@@ -249,9 +249,11 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
     n, kind = layer.ndim, layer.kind
     bound = layer.bind(input_shape) if input_shape is not None else None
     native = auto_pad(layer)
-    if native not in (None, "VALID") and layer.pooling and bound is not None:
+    dilated_average = kind == "avg_pool" and max(layer.dilation) > 1
+    if native is not None and layer.pooling and bound is not None and (native != "VALID" or dilated_average):
         # the reference evaluator mis-sizes SAME pools (a negative total is not clamped at 0, and its
-        # MaxPool goes wrong with pads): explicit pads, on which both runtimes agree
+        # MaxPool goes wrong with pads) and VALID average pools with dilations (it sizes them
+        # undilated): explicit pads, on which both runtimes agree
         native = None
     given = tuple(input_shape) if input_shape is not None else ()
     spatial = bound.input_spatial if bound is not None else None
@@ -393,8 +395,10 @@ def _emit_pool(
     if input_shape is None:
         raise ConvArithError("input_shape", f"is needed: this {op}'s padding is written out for an input size")
     bound = layer.bind(input_shape)
-    _slice(graph, crops)
-    reach = [(b, a + ax.overhang) for (b, a), ax in zip(grow, bound.axes, strict=True)]
+    # exactly the windows the layer has: the pad after extended (or cut) to where the last one ends
+    ends = [(b, a + ax.reach if ceil else a) for (b, a), ax in zip(pads, bound.axes, strict=True)]
+    _slice(graph, [(max(-b, 0), max(-a, 0)) for b, a in ends])
+    reach = [(max(b, 0), max(a, 0)) for b, a in ends]
     if kind == "max_pool":
         _pad(graph, reach, value="-np.inf")
         graph.node(op, [], **attrs)

@@ -249,7 +249,8 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
             if input_shape is None:
                 raise ConvArithError("input_shape", "is needed: this pool's padding is written out for an input size")
             bound = layer.bind(input_shape)
-            pre = _flat_pads([(b, a + ax.overhang) for (b, a), ax in zip(pads, bound.axes, strict=True)])
+            # to where the last window ends (past the input for ceil_mode, short of it for a dropped one)
+            pre = _flat_pads([(b, a + ax.reach) for (b, a), ax in zip(pads, bound.axes, strict=True)])
             if kind == "avg_pool":
                 # the average = window sums / the divisor PyTorch's rule gives each window
                 taps = math.prod(layer.kernel_size)
@@ -260,7 +261,7 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
                     spatial = bound.input_spatial
                     build.append(f"ones = torch.ones((1, 1, *{spatial}), dtype=torch.float64)")
                     build.append(f"mask = nn.ConstantPad{n}d({_flat_pads(pads)}, {counted})(ones)  # cells that count")
-                    reach = _flat_pads([(0, ax.overhang) for ax in bound.axes])
+                    reach = _flat_pads([(0, ax.reach) for ax in bound.axes])
                     build.append(f"divisor = core(nn.ZeroPad{n}d({reach})(mask)) * {taps}")
                     divisor = "divisor"
                 pad = f"nn.ZeroPad{n}d({pre})"
@@ -434,3 +435,76 @@ def parse_call(call: ast.Call, source: str) -> tuple[Layer, tuple[int, ...] | No
         params["bias"] = params.get("bias", True) is not False  # nn.Conv*: bias=True by default
     layer = Layer(f"{kind}{n}d", **params)
     return layer, input_shape
+
+
+def native_refusal(layer: Layer, input_shape: Sequence[int]) -> str | None:
+    """Run the layer through PyTorch's own ``torch.nn.functional`` call, its parameters as written:
+    PyTorch's error message if it refuses, ``None`` if it computes. Layers PyTorch's keywords cannot
+    write (an asymmetric pad, another framework's padding policy) raise :class:`ConvArithError`.
+
+    ``convarith verify`` compares this with the rules (:func:`findings`) on every case.
+
+    >>> native_refusal(Layer("max_pool1d", kernel_size=2, padding=2), (1, 1, 8))[:37]
+    'max_pool1d() padding should be at mos'
+    >>> native_refusal(Layer("conv1d", 1, 1, kernel_size=3), (1, 1, 8)) is None
+    True
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n = layer.ndim
+    if layer.kind == "conv" and layer.policy in ("same", "valid"):
+        padding: Any = layer.policy
+    elif layer.is_resolved and all(b == a for b, a in layer.pads):
+        padding = tuple(b for b, _ in layer.pads)
+    else:
+        raise ConvArithError("padding", "has no PyTorch keyword", layer.padding)
+    bound = layer.bind(input_shape)
+    x = torch.zeros(bound.input_shape, dtype=torch.float64)
+    w = None if bound.weight_shape is None else torch.zeros(bound.weight_shape, dtype=torch.float64)
+    common = {"stride": layer.stride}
+    try:
+        if layer.kind == "conv":
+            if layer.padding_mode != "zeros":  # F.conv has no padding_mode: the module pads first
+                module = getattr(torch.nn, f"Conv{n}d")(
+                    bound.in_channels,
+                    bound.out_channels,
+                    layer.kernel_size,
+                    padding=padding,
+                    dilation=layer.dilation,
+                    groups=layer.groups,
+                    padding_mode=layer.padding_mode,
+                    dtype=torch.float64,
+                    **common,
+                )
+                module(x)
+            else:
+                getattr(F, f"conv{n}d")(
+                    x, w, None, padding=padding, dilation=layer.dilation, groups=layer.groups, **common
+                )
+        elif layer.kind == "conv_transpose":
+            getattr(F, f"conv_transpose{n}d")(
+                x,
+                w,
+                None,
+                padding=padding,
+                output_padding=layer.output_padding,
+                groups=layer.groups,
+                dilation=layer.dilation,
+                **common,
+            )
+        else:
+            named: dict[str, Any] = {"padding": padding, "ceil_mode": layer.ceil_mode, **common}
+            if layer.kind == "max_pool":
+                getattr(F, f"max_pool{n}d")(x, layer.kernel_size, dilation=layer.dilation, **named)
+            else:
+                if layer.dilation != (1,) * n:
+                    return "avg_pool has no dilation"
+                if layer.divisor_override is not None:
+                    if n == 1:
+                        return "avg_pool1d has no divisor_override"
+                    named["divisor_override"] = layer.divisor_override
+                getattr(F, f"avg_pool{n}d")(x, layer.kernel_size, count_include_pad=layer.count_include_pad, **named)
+    except (RuntimeError, ValueError, TypeError, OverflowError) as err:
+        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return None

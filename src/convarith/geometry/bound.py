@@ -101,9 +101,17 @@ class AxisGeometry:
     @property
     def overhang(self) -> int:
         """Direct layer: cells the last window reaches past the padded input (``ceil_mode`` pools)."""
+        return max(self.reach, 0)
+
+    @property
+    def reach(self) -> int:
+        """Direct layer: where the last window ends, against the end of the padded input — positive
+        past it (``ceil_mode``'s partial window), negative where the windows stop short (a floor, or
+        ``ceil_mode`` dropping a window that would start in the padding). A framework without
+        ``ceil_mode`` pads (or crops) the input's end by this to get the same windows."""
         if self.transposed:
             return 0
-        return max((self.output - 1) * self.stride + self.extent - self.padded, 0)
+        return (self.output - 1) * self.stride + self.extent - self.padded
 
     @property
     def crops(self) -> bool:
