@@ -396,7 +396,7 @@ def _emit_pool(
         raise ConvArithError("input_shape", f"is needed: this {op}'s padding is written out for an input size")
     bound = layer.bind(input_shape)
     # exactly the windows the layer has: the pad after extended (or cut) to where the last one ends
-    ends = [(b, a + ax.reach if ceil else a) for (b, a), ax in zip(pads, bound.axes, strict=True)]
+    ends = [(b, a + ax.last_window_end if ceil else a) for (b, a), ax in zip(pads, bound.axes, strict=True)]
     _slice(graph, [(max(-b, 0), max(-a, 0)) for b, a in ends])
     reach = [(max(b, 0), max(a, 0)) for b, a in ends]
     if kind == "max_pool":

@@ -250,7 +250,7 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
                 raise ConvArithError("input_shape", "is needed: this pool's padding is written out for an input size")
             bound = layer.bind(input_shape)
             # to where the last window ends (past the input for ceil_mode, short of it for a dropped one)
-            pre = _flat_pads([(b, a + ax.reach) for (b, a), ax in zip(pads, bound.axes, strict=True)])
+            pre = _flat_pads([(b, a + ax.last_window_end) for (b, a), ax in zip(pads, bound.axes, strict=True)])
             if kind == "avg_pool":
                 # the average = window sums / the divisor PyTorch's rule gives each window
                 taps = math.prod(layer.kernel_size)
@@ -261,7 +261,7 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
                     spatial = bound.input_spatial
                     build.append(f"ones = torch.ones((1, 1, *{spatial}), dtype=torch.float64)")
                     build.append(f"mask = nn.ConstantPad{n}d({_flat_pads(pads)}, {counted})(ones)  # cells that count")
-                    reach = _flat_pads([(0, ax.reach) for ax in bound.axes])
+                    reach = _flat_pads([(0, ax.last_window_end) for ax in bound.axes])
                     build.append(f"divisor = core(nn.ZeroPad{n}d({reach})(mask)) * {taps}")
                     divisor = "divisor"
                 pad = f"nn.ZeroPad{n}d({pre})"

@@ -101,10 +101,10 @@ class AxisGeometry:
     @property
     def overhang(self) -> int:
         """Direct layer: cells the last window reaches past the padded input (``ceil_mode`` pools)."""
-        return max(self.reach, 0)
+        return max(self.last_window_end, 0)
 
     @property
-    def reach(self) -> int:
+    def last_window_end(self) -> int:
         """Direct layer: where the last window ends, against the end of the padded input — positive
         past it (``ceil_mode``'s partial window), negative where the windows stop short (a floor, or
         ``ceil_mode`` dropping a window that would start in the padding). A framework without
