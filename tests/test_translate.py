@@ -103,7 +103,9 @@ def test_verify_counts_every_case_in_every_runner() -> None:
     assert report.passed and report.cases == 25
     for runner in ("torch", "onnx"):
         assert report.count(runner) == 25
-        assert report.count(runner, status="agree") >= 15
+        assert report.count(runner, status="agree") + report.count(runner, status="refused") == 25
+    # half the layers lie beyond PyTorch's limits: ONNX computes more of them than PyTorch accepts
+    assert report.count("onnx", status="agree") > report.count("torch", status="agree") >= 5
     data = json.loads(json.dumps(report.to_dict()))
     assert set(data["runners"]) == {"torch", "onnx"} and data["runners"]["torch"]["version"].startswith("2.")
 
