@@ -414,7 +414,8 @@ def apply(emitted: Emitted, made: Any, input: Array) -> Array:
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
-    out = made(jnp.asarray(np.ascontiguousarray(input, dtype=np.float64)))
+    # one compiled computation for the whole layer (op by op, XLA compiles each primitive apart)
+    out = jax.jit(made)(jnp.asarray(np.ascontiguousarray(input, dtype=np.float64)))
     return np.asarray(out, dtype=np.float64)
 
 
