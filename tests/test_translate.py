@@ -21,7 +21,7 @@ from convarith.frameworks.translate import parse, translate
 from convarith.frameworks.verify import Report, read_back, verify
 from strategies import bound_layers, examples
 
-TARGETS = tuple(name for name in ADAPTERS if installed(name) and name in ("torch", "onnx", "jax", "tf"))  # TEMP
+TARGETS = tuple(name for name in ADAPTERS if installed(name))
 
 
 def _accepted(bound: BoundLayer, *frameworks: str) -> bool:
