@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -457,7 +458,7 @@ def _help_examples() -> list[list[str]]:
     for module in (verbs_geometry, verbs_pictures, verbs_frameworks):
         for name in module.__all__:
             doc = getattr(module, name).__doc__ or ""
-            lines += [line.split()[1:] for line in doc.splitlines() if line.strip().startswith("convarith ")]
+            lines += [shlex.split(line)[1:] for line in doc.splitlines() if line.strip().startswith("convarith ")]
     # the whole gallery takes a minute (its examples run with --only); the 37-million-nonzero C of the
     # 16-channel 128×128 example takes seconds (the matrix benchmarks time it)
     return [args for args in lines if (args[0] != "gallery" or "--only" in args) and "16x128x128" not in args]

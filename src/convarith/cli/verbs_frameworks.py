@@ -281,9 +281,9 @@ def verify(
 
     Examples:
 
-      convarith verify --cases 100
+      convarith verify --cases 20
 
-      convarith verify --frameworks torch,keras-jax --ops conv_transpose --seed 7 --json
+      convarith verify --frameworks torch,keras-jax --cases 20 --ops conv_transpose --seed 7 --json
     """
     from ..frameworks.verify import plan
     from ..frameworks.verify import verify as _verify

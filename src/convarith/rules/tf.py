@@ -369,7 +369,9 @@ def _plan_pool(layer: Layer, bound: BoundLayer | None, input_shape: Sequence[int
                     "sums over the padded input 'VALID' and rescales by each window's own divisor",
                 )
             )
-    if native is not None and not (dilated and native == "SAME"):
+    # 'SAME' refuses dilations only where they matter: a one-tap axis is not dilated
+    gapped = any(d > 1 and k > 1 for k, d in zip(layer.kernel_size, layer.dilation, strict=True))
+    if native is not None and not (gapped and native == "SAME"):
         p.padding = native
         return p
     assert pads is not None
