@@ -383,10 +383,13 @@ def _emit_pool(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None) -> 
             raise ConvArithError("input_shape", f"is needed: Keras' {cls} padding is written out for an input size")
         pads, overhang = resolved.pads, [0] * n
     else:
-        pads, overhang = bound.pads, [ax.overhang for ax in bound.axes]
+        # ceil_mode: to where the last window ends (past the input, or short of it where PyTorch
+        # drops a window that would start in the padding)
+        pads, overhang = bound.pads, [ax.last_window_end if layer.ceil_mode else 0 for ax in bound.axes]
     plan.channels = bound.in_channels if bound is not None else layer.in_channels
-    plan.crop([(-b, -a) for b, a in pads])
-    reach = [(max(b, 0), max(a, 0) + o) for (b, a), o in zip(pads, overhang, strict=True)]
+    ends = [(b, a + o) for (b, a), o in zip(pads, overhang, strict=True)]
+    plan.crop([(-b, -a) for b, a in ends])
+    reach = [(max(b, 0), max(a, 0)) for b, a in ends]
     named["padding"] = "'valid'"
     core = _conv_call(cls, [short(layer.kernel_size)], named)
     if layer.kind == "max_pool":
@@ -394,6 +397,15 @@ def _emit_pool(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None) -> 
             full = str(((0, 0), *reach, (0, 0)))
             plan.stages.append(("op", f"keras.ops.pad(t, {full}, constant_values=-np.inf)"))
             plan.steps.append(f"keras.ops.pad(x, {full}, constant_values=-inf)")
+            plan.layer("core", core)
+            # TensorFlow's MaxPool gives the lowest finite value for a window of -inf alone
+            # (docs/pitfalls.md#tf-max-pool-lowest): map it back
+            lowest = f"np.array(np.finfo(np.{plan.dtype}).min, np.{plan.dtype})"
+            plan.stages.append(
+                ("op", f"keras.ops.where(keras.ops.equal(t, {lowest}), np.array(-np.inf, np.{plan.dtype}), t)")
+            )
+            plan.steps.append("-inf where the backend gives the lowest finite value")
+            return
         plan.layer("core", core)
         return
     plan.pad(reach)
