@@ -6,6 +6,7 @@ imports a framework only to build and run it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -108,6 +109,8 @@ def translate(
     """
     from ..frameworks import installed
     from ..frameworks.translate import translate as _translate
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow (Keras' default backend) logs at import
 
     framework, source, shape = _read(layer, input)
     targets = _targets(to)
