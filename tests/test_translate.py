@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cli_support import run
@@ -31,7 +31,8 @@ def _accepted(bound: BoundLayer, *frameworks: str) -> bool:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@examples(60)  # JAX compiles every new shape: ~0.5 s a case
+# JAX compiles every new shape (~0.5 s a case); Keras refuses many drawn layers
+@settings(examples(60), suppress_health_check=[HealthCheck.filter_too_much])
 @given(bound=bound_layers(forms=(2,)), seed=st.integers(0, 2**16))
 def test_torch_to_x_to_torch_is_exact(target: str, bound: BoundLayer, seed: int) -> None:
     """A PyTorch layer written in X computes its values; where X holds it in one layer or call, that
@@ -46,8 +47,8 @@ def test_torch_to_x_to_torch_is_exact(target: str, bound: BoundLayer, seed: int)
         None if s is None else rng.standard_normal(s) for s in (bound.input_shape, bound.weight_shape, bound.bias_shape)
     )
     back = read_back(adapter(target), there.emitted, build(there.emitted, w, b), bound.layer)
-    assume(back is not None)
-    assert back is not None
+    if back is None:
+        return  # several pieces, or nothing to read back: the check above compared the values
     torch_adapter = adapter("torch")
     original = torch_adapter.emit(bound.layer, bound.input_shape)
     home = translate(back, "torch", input_shape=bound.input_shape)

@@ -239,8 +239,8 @@ def emit(layer: Layer, input_shape: Sequence[int] | None = None) -> Emitted:
     >>> from convarith import Layer
     >>> emit(Layer("conv_transpose1d", 1, 1, kernel_size=1, stride=2, padding="same_upper")).steps
     ('ConvTranspose(kernel_shape=[1], strides=[2])', 'Pad(pads=[0, 0, 1, 0, 0, 0])', 'Add(bias)')
-    >>> emit(Layer("max_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True)).steps
-    ('MaxPool(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)',)
+    >>> emit(Layer("max_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True), (1, 1, 8, 8)).steps
+    ('Pad(pads=[0, 0, 1, 1, 0, 0, 2, 2], constant_value=-np.inf)', 'MaxPool(kernel_shape=[3, 3], strides=[2, 2])')
     """
     from ..rules import raise_refusals
 

@@ -408,6 +408,14 @@ def plan(layer: Layer, input_shape: Sequence[int] | None = None) -> Plan:
     >>> plan(Layer("conv_transpose2d", 4, 2, kernel_size=4, stride=2, padding=1), (1, 4, 8, 8)).padding
     'SAME'
     """
+    if (
+        layer.pooling
+        and max(layer.stride) == 1
+        and any(k == 1 < d for k, d in zip(layer.kernel_size, layer.dilation, strict=True))
+    ):
+        # a one-tap axis has no gaps: at stride 1 TensorFlow pools it as undilated ('SAME' included)
+        undilated = tuple(1 if k == 1 else d for k, d in zip(layer.kernel_size, layer.dilation, strict=True))
+        layer = layer.replace(dilation=undilated)
     bound = layer.bind(input_shape) if input_shape is not None else None
     if layer.kind == "conv":
         return _plan_conv(layer, bound, input_shape)
