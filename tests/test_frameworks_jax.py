@@ -22,7 +22,7 @@ from jax import lax  # noqa: E402
 
 from convarith import BoundLayer, ConvArithError, Layer, check  # noqa: E402
 from convarith.frameworks import jax as adapter  # noqa: E402
-from convarith.frameworks.base import build, explicit, run  # noqa: E402
+from convarith.frameworks.base import build, explicit, random_arrays, run  # noqa: E402
 from convarith.ops.reference import apply  # noqa: E402
 from convarith.rules.jax import ceil_changes_windows  # noqa: E402
 from strategies import bound_layers, examples, layers  # noqa: E402
@@ -30,14 +30,6 @@ from strategies import bound_layers, examples, layers  # noqa: E402
 jax.config.update("jax_enable_x64", True)  # as the adapter's code does: float64 on CPU
 
 INT64_MAX = 2**63 - 1
-
-
-def arrays(bound: BoundLayer, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(bound.input_shape)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    return x, w, b
 
 
 def _errors(layer: Layer, shape: Any = None) -> list[str]:
@@ -62,7 +54,7 @@ any_bound = st.one_of(bound_layers(forms=(2,)), bound_layers(layers(torch_like=F
 def test_emitted_code_computes_the_reference(bound: BoundLayer, seed: int) -> None:
     """Every layer convarith accepts with small numbers, JAX computes (no refusal), and exactly."""
     assert not _errors(bound.layer, bound.input_shape)
-    x, w, b = arrays(bound, seed)
+    x, w, b = random_arrays(bound, seed)
     got = run(adapter, bound, x, w, b)
     _close(got, apply(bound, x, w, b))
 
@@ -175,7 +167,7 @@ def test_steps_read_back_as_the_same_layer(bound: BoundLayer) -> None:
         )
         return
     if layer.pooling:  # a pool's channels are the input's; ceil_mode is written out as padding after
-        x, _, _ = arrays(bound)
+        x, _, _ = random_arrays(bound)
         _close(apply(back.bind(bound.input_shape), x), apply(bound, x))
         if not ceil_changes_windows(bound.layer, bound.input_shape):
             assert explicit(back, bound.input_shape).replace(in_channels=None, out_channels=None) == want.replace(
@@ -197,7 +189,7 @@ def test_the_conv_transpose_form_computes_the_layer(bound: BoundLayer, seed: int
         assert form is None
         return
     assert form is not None
-    x, w, _ = arrays(bound, seed)
+    x, w, _ = random_arrays(bound, seed)
     call = ast.parse(form, mode="eval").body
     assert isinstance(call, ast.Call)
     args = [ast.literal_eval(a) for a in call.args[2:]]
@@ -558,7 +550,7 @@ def test_generated_code_is_a_module_that_runs() -> None:
     layer = Layer("conv_transpose2d", 2, 4, kernel_size=3, stride=2, padding=1, output_padding=1, groups=2)
     bound = layer.bind((1, 2, 4, 4))
     emitted = adapter.emit(layer, bound.input_shape)
-    x, w, b = arrays(bound)
+    x, w, b = random_arrays(bound)
     namespace: dict[str, Any] = {"w": w, "np": np}
     jax_w = eval(emitted.weight_out, {}, namespace)  # test-only: our own expression
     module: dict[str, Any] = {}
@@ -713,7 +705,7 @@ def test_every_padding_mode_runs_through_jnp_pad() -> None:
     for mode, (before, after) in itertools.product(("reflect", "replicate", "circular"), [(2, 1), (-1, 2), (1, -1)]):
         layer = Layer("conv1d", 1, 2, 3, padding=[(before, after)], padding_mode=mode)
         bound = layer.bind((1, 1, 6))
-        x, w, b = arrays(bound)
+        x, w, b = random_arrays(bound)
         emitted = adapter.emit(layer, bound.input_shape)
         assert any(s.startswith("jnp.pad(") for s in emitted.steps)
         _close(run(adapter, bound, x, w, b), apply(bound, x, w, b))

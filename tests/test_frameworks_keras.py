@@ -27,7 +27,7 @@ if importlib.util.find_spec("keras") is None:  # pragma: no cover
 
 from convarith import BoundLayer, ConvArithError, Layer, check
 from convarith.frameworks import keras as adapter
-from convarith.frameworks.base import explicit
+from convarith.frameworks.base import explicit, random_arrays
 from convarith.frameworks.syntax import parse_source
 from convarith.frameworks.worker import Worker, worker_for
 from convarith.ops.reference import apply
@@ -51,14 +51,6 @@ def _on_all(name: str, *args: object) -> dict[str, Any]:
 
 def _errors(layer: Layer, shape: Any = None) -> list[str]:
     return [f.message for f in check(layer, shape, framework="keras") if f.severity == "error"]
-
-
-def arrays(bound: BoundLayer, seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(bound.input_shape)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    return x, w, b
 
 
 def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str) -> None:
@@ -92,7 +84,7 @@ def _in_run(cases: list[tuple[dict[str, object], tuple[int, ...], int]]) -> list
         emitted = adapter.emit(layer, shape)
         if len(emitted.steps) == 1:
             bound = layer.bind(shape)
-            _, w, b = arrays(bound, seed)
+            _, w, b = random_arrays(bound, seed)
             made = build(emitted, w, b)
             try:
                 answer["back"] = adapter.from_native(made).to_dict()
@@ -174,7 +166,7 @@ def test_emitted_layers_compute_the_reference_on_every_backend(bounds: list[Boun
     for n, (data, shape, _) in enumerate(cases):
         layer = Layer.from_dict(data)
         bound = layer.bind(shape)
-        x, w, b = arrays(bound, seed)
+        x, w, b = random_arrays(bound, seed)
         want = apply(bound, x, w, b)
         for backend in BACKENDS:
             answer = answers[backend][n]
@@ -449,7 +441,7 @@ def test_torch_backend_averages_asymmetric_same_padding_by_replicating_the_edge(
     assert "AveragePooling1D(4, strides=1, padding='same')" not in adapter.emit(layer, (1, 1, 5)).steps
     answers = _on_all("_in_run", [(layer.to_dict(), (1, 1, 5), 0)])
     for backend, [answer] in answers.items():
-        x, _, _ = arrays(layer.bind((1, 1, 5)), 0)
+        x, _, _ = random_arrays(layer.bind((1, 1, 5)), 0)
         _close(answer["out"], apply(layer.bind((1, 1, 5)), x), "float64", backend)
 
 

@@ -13,17 +13,9 @@ from hypothesis import strategies as st
 
 from convarith import BoundLayer, ConvArithError, Layer, check
 from convarith.frameworks import torch as adapter
-from convarith.frameworks.base import build, explicit, run
+from convarith.frameworks.base import build, explicit, random_arrays, run
 from convarith.ops.reference import apply
 from strategies import bound_layers, examples, layers
-
-
-def arrays(bound: BoundLayer, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(bound.input_shape)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    return x, w, b
 
 
 def _accepted(bound: BoundLayer) -> bool:
@@ -41,7 +33,7 @@ def _translatable(bound: BoundLayer) -> bool:
 @given(bound_layers(forms=(2,)), st.integers(0, 2**32 - 1))
 def test_emitted_modules_compute_the_reference(bound: BoundLayer, seed: int) -> None:
     assume(_translatable(bound))
-    x, w, b = arrays(bound, seed)
+    x, w, b = random_arrays(bound, seed)
     got = run(adapter, bound, x, w, b)
     want = apply(bound, x, w, b)
     assert got.shape == want.shape == bound.output_shape
@@ -66,7 +58,7 @@ def test_single_modules_read_back_as_the_same_layer(bound: BoundLayer) -> None:
     assume(_accepted(bound))
     emitted = adapter.emit(bound.layer, bound.input_shape)
     assume(len(emitted.steps) == 1)
-    _, w, b = arrays(bound)
+    _, w, b = random_arrays(bound)
     module = build(emitted, w, b)
     back = adapter.from_native(module)
     # the same computation: equal once both are written out for this input
@@ -123,7 +115,7 @@ def test_generated_code_is_a_module_that_runs(bound: BoundLayer, seed: int) -> N
     emitted = adapter.emit(layer, bound.input_shape)
     namespace: dict[str, object] = {}
     exec(compile(emitted.code(), "<test>", "exec"), namespace)
-    x, w, b = arrays(bound, seed)
+    x, w, b = random_arrays(bound, seed)
     module = namespace["make"](w, b)  # type: ignore[operator]
     got = module(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(got, apply(bound, x, w, b), rtol=1e-10, atol=1e-10)

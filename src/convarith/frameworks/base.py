@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
     from ..layer import Layer
 
-__all__ = ["NEUTRAL", "Adapter", "Emitted", "KnownBug", "build", "max_difference", "run", "tolerance"]
+__all__ = ["NEUTRAL", "Adapter", "Emitted", "KnownBug", "build", "max_difference", "random_arrays", "run", "tolerance"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -120,6 +120,22 @@ def max_difference(got: npt.NDArray[Any], want: npt.NDArray[Any]) -> float:
         return math.inf
     with np.errstate(invalid="ignore"):  # inf − inf where both are the same infinity
         return float(np.abs(np.where(finite, got - want, 0.0)).max(initial=0.0))
+
+
+def random_arrays(bound: BoundLayer, seed: int = 0) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
+    """The input, weight and bias a check runs ``bound`` on: standard normal, drawn in that order
+    from ``numpy.random.default_rng(seed)`` (so a seed names a case everywhere: tests, translation
+    checks, the sweep and its reproducers).
+
+    >>> from convarith import Layer
+    >>> [None if a is None else a.shape for a in random_arrays(Layer("conv1d", 1, 2, kernel_size=3).bind((1, 1, 5)))]
+    [(1, 1, 5), (2, 1, 3), (2,)]
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(bound.input_shape)
+    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
+    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
+    return x, w, b
 
 
 def tolerance(dtype: str, reference: npt.NDArray[Any], taps: int) -> float:

@@ -467,16 +467,15 @@ def run_case(
 
 def run_cases(cases: Sequence[tuple[dict[str, object], Sequence[int], int]]) -> list[dict[str, object]]:
     """Many cases in one call: ``(layer dict, input shape, seed)`` each, the arrays drawn from the
-    seed as ``numpy.random.default_rng(seed).standard_normal`` (x, then w, then b); each answer is
+    seed by :func:`~convarith.frameworks.base.random_arrays`; each answer is
     ``{"out": array, "dtype": …}`` or ``{"error": "Type: message"}``."""
+    from .base import random_arrays
+
     out: list[dict[str, object]] = []
     for data, shape, seed in cases:
         layer = Layer.from_dict(data)
         bound = layer.bind(tuple(shape))
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(bound.input_shape)
-        w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-        b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
+        x, w, b = random_arrays(bound, seed)
         try:
             got = run_case(data, bound.input_shape, x, w, b)
             out.append({"out": got, "dtype": emit(layer, bound.input_shape).dtype})

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from ..errors import ConvArithError
 from ..layer import Layer
 from . import ADAPTERS, adapter, detect
-from .base import NEUTRAL, Emitted, build, max_difference, tolerance
+from .base import NEUTRAL, Emitted, build, max_difference, random_arrays, tolerance
 
 if TYPE_CHECKING:
     from ..findings import Finding
@@ -179,10 +179,7 @@ class Translation:
 
         shape = tuple(input_shape) if input_shape is not None else self.input_shape or _small_input(self.layer)
         bound = self.layer.bind(shape)
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(bound.input_shape)
-        w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-        b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
+        x, w, b = random_arrays(bound, seed)
         want = apply(bound, x, w, b)
         target = adapter(self.target)
         emitted = self.emitted if self.input_shape == bound.input_shape else target.emit(self.layer, bound.input_shape)

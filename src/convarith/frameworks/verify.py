@@ -54,7 +54,7 @@ def run_case(framework: str, layer_data: dict[str, object], shape: Sequence[int]
 
 def _run_case(framework: str, layer: Layer, shape: tuple[int, ...], seed: int) -> dict[str, object]:
     from ..ops.reference import apply
-    from .base import build, max_difference, tolerance
+    from .base import build, max_difference, random_arrays, tolerance
 
     bound = layer.bind(shape)
     chosen = adapter(framework)
@@ -64,7 +64,7 @@ def _run_case(framework: str, layer: Layer, shape: tuple[int, ...], seed: int) -
         return verdict
     if refused:
         return {"status": "refused", "detail": refused[0].message}
-    x, w, b = _arrays(bound, seed)
+    x, w, b = random_arrays(bound, seed)
     want = apply(bound, x, w, b)
     try:
         emitted = chosen.emit(layer, bound.input_shape)
@@ -120,14 +120,6 @@ def _native_verdict(chosen: Any, layer: Layer, shape: tuple[int, ...], refused: 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:300] if text else ""
-
-
-def _arrays(bound: Any, seed: int) -> tuple[Any, Any, Any]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(bound.input_shape)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    return x, w, b
 
 
 def read_back(chosen: Any, emitted: Any, made: Any, layer: Layer) -> Layer | None:

@@ -28,12 +28,37 @@ from ..errors import ConvArithError
 from ..findings import Finding, refusal
 from ..layer import Layer
 
-__all__ = ["FRAMEWORKS", "Rules", "check", "raise_refusals", "register"]
+__all__ = ["FRAMEWORKS", "INT64_MAX", "Rules", "check", "int64_refusals", "raise_refusals", "register"]
 
 Rules = Callable[[Layer, Sequence[int] | None], list[Finding]]
 """A framework's rules: the layer, and the input shape when known, to findings."""
 
 _RULES: dict[str, Rules] = {}
+
+
+INT64_MAX = 2**63 - 1
+
+
+def int64_refusals(framework: str, layer: Layer, why: str) -> list[Finding]:
+    """Every integer parameter of ``layer`` beyond a 64-bit integer, refused by ``framework`` (``why``:
+    the framework's reason, e.g. "XLA's sizes and windows are int64").
+
+    >>> [f.param for f in int64_refusals("onnx", Layer("conv1d", kernel_size=2**63), "int64")]
+    ['kernel_size']
+    """
+    ints = {
+        "kernel_size": layer.kernel_size,
+        "stride": layer.stride,
+        "dilation": layer.dilation,
+        "output_padding": layer.output_padding,
+        "groups": (layer.groups,),
+        "padding": tuple(abs(p) for pair in (layer.pads if layer.is_resolved else ()) for p in pair),
+    }
+    return [
+        refusal(framework, name, f"must fit in a 64-bit integer ({why})", values)
+        for name, values in ints.items()
+        if values and max(values) > INT64_MAX
+    ]
 
 
 def register(framework: str, rules: Rules) -> None:

@@ -31,7 +31,7 @@ from ..layer import Layer
 
 if TYPE_CHECKING:
     from ..geometry.bound import AxisGeometry
-from . import register
+from . import INT64_MAX, int64_refusals, register
 
 __all__ = [
     "INT64_MAX",
@@ -43,7 +43,6 @@ __all__ = [
     "reads_padding",
 ]
 
-INT64_MAX = 2**63 - 1
 _FW = "jax"
 _JNP_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -108,17 +107,7 @@ def avg_divisor_varies(layer: Layer, input_shape: Sequence[int], count_include_p
 def _layer_rules(layer: Layer) -> list[Finding]:
     """Rules that do not depend on the input."""
     out: list[Finding] = []
-    ints = {
-        "kernel_size": layer.kernel_size,
-        "stride": layer.stride,
-        "dilation": layer.dilation,
-        "output_padding": layer.output_padding,
-        "groups": (layer.groups,),
-        "padding": tuple(abs(p) for pair in (layer.pads if layer.is_resolved else ()) for p in pair),
-    }
-    for name, values in ints.items():
-        if values and max(values) > INT64_MAX:
-            out.append(_refuse(name, "must fit in a 64-bit integer (XLA's sizes and windows are int64)", values))
+    out += int64_refusals(_FW, layer, "XLA's sizes and windows are int64")
     if out:
         return out
     if layer.transposed:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..findings import Finding, finding, refusal
 from ..layer import Layer, Pad
-from . import register
+from . import INT64_MAX, int64_refusals, register
 
 if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
@@ -49,7 +49,6 @@ __all__ = [
     "transposed_native",
 ]
 
-INT64_MAX = 2**63 - 1
 PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 """convarith's padding modes as ONNX ``Pad`` modes."""
 _OP = {"conv": "Conv", "conv_transpose": "ConvTranspose", "max_pool": "MaxPool", "avg_pool": "AveragePool"}
@@ -69,8 +68,8 @@ def auto_pad(layer: Layer) -> str | None:
 
     Direct layers: ``valid``, ONNX's own ``same_upper`` / ``same_lower``, TensorFlow's ``same_tf``
     (= ``SAME_UPPER``) and PyTorch's ``same`` at stride 1 (= ``SAME_UPPER``); never with
-    ``ceil_mode``, a padding mode other than zeros or (convolutions: onnxruntime refuses it) a
-    dilation. Transposed layers: ``valid``, and the
+    ``ceil_mode``, a padding mode other than zeros, (convolutions: onnxruntime refuses it) a
+    dilation or (pools) a stride past the kernel. Transposed layers: ``valid``, and the
     ``SAME_*`` policies where every axis's padding total ``d(k−1) + 1 − s + output_padding`` is
     at least 0 (where it is negative onnxruntime and the specification disagree) and
     ``output_padding`` is smaller than the stride.
@@ -102,6 +101,8 @@ def auto_pad(layer: Layer) -> str | None:
         return None
     if layer.pooling and policy != "valid" and layer.dilation != (1,) * n:
         return None  # SAME pads of a dilated pool may exceed what the pool takes
+    if layer.pooling and policy != "valid" and any(s > k for k, s in zip(layer.kernel_size, layer.stride, strict=True)):
+        return None  # some input needs a negative total: onnxruntime's MaxPool refuses it, its AveragePool shifts
     if policy == "same":
         return "SAME_UPPER" if layer.stride == (1,) * n else None
     return _AUTO.get(policy)
@@ -148,17 +149,7 @@ def reflect_steps(size: int, pad: Pad) -> list[Pad]:
 
 def _layer_rules(layer: Layer) -> list[Finding]:
     out: list[Finding] = []
-    ints = {
-        "kernel_size": layer.kernel_size,
-        "stride": layer.stride,
-        "dilation": layer.dilation,
-        "output_padding": layer.output_padding,
-        "groups": (layer.groups,),
-        "padding": tuple(abs(p) for pair in (layer.pads if layer.is_resolved else ()) for p in pair),
-    }
-    for name, values in ints.items():
-        if values and max(values) > INT64_MAX:
-            out.append(refusal("onnx", name, "must fit in a 64-bit integer (ONNX attributes are int64)", values))
+    out += int64_refusals("onnx", layer, "ONNX attributes are int64")
     return out
 
 

@@ -13,11 +13,10 @@ from collections.abc import Sequence
 
 from ..findings import Finding, finding, refusal
 from ..layer import Layer
-from . import register
+from . import INT64_MAX, int64_refusals, register
 
 __all__ = ["torch_rules"]
 
-INT64_MAX = 2**63 - 1
 _MODULE = {"conv": "nn.Conv", "conv_transpose": "nn.ConvTranspose", "max_pool": "nn.MaxPool", "avg_pool": "nn.AvgPool"}
 _WORKAROUND = {
     "conv": "F.pad before the convolution",
@@ -34,17 +33,7 @@ def _refuse(param: str, rule: str, value: object = None) -> Finding:
 def _layer_rules(layer: Layer) -> list[Finding]:
     """Rules that do not depend on the input."""
     out: list[Finding] = []
-    ints = {
-        "kernel_size": layer.kernel_size,
-        "stride": layer.stride,
-        "dilation": layer.dilation,
-        "output_padding": layer.output_padding,
-        "groups": (layer.groups,),
-        "padding": tuple(abs(p) for pair in (layer.pads if layer.is_resolved else ()) for p in pair),
-    }
-    for name, values in ints.items():
-        if values and max(values) > INT64_MAX:
-            out.append(_refuse(name, "must fit in a 64-bit integer (PyTorch: overflow when unpacking long)", values))
+    out += int64_refusals("torch", layer, "PyTorch: overflow when unpacking long")
     if out:
         return out
     n = layer.ndim
