@@ -20,19 +20,11 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from convarith import BoundLayer, ConvArithError, Layer, check  # noqa: E402
 from convarith.frameworks import onnx as adapter  # noqa: E402
-from convarith.frameworks.base import build, explicit, run  # noqa: E402
+from convarith.frameworks.base import build, explicit, random_arrays, run  # noqa: E402
 from convarith.ops.reference import apply  # noqa: E402
 from strategies import bound_layers, examples  # noqa: E402
 
 RUNTIMES = ("onnxruntime", "reference")
-
-
-def arrays(bound: BoundLayer, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(bound.input_shape)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    return x, w, b
 
 
 def _errors(layer: Layer, shape: Any = None) -> list[str]:
@@ -64,7 +56,7 @@ def _reference_lacks_groups(bound: BoundLayer) -> bool:
 @given(bound_layers(forms=(2,)), st.integers(0, 2**32 - 1), st.sampled_from(RUNTIMES))
 def test_emitted_graphs_compute_the_reference(bound: BoundLayer, seed: int, which: str) -> None:
     assume(not _errors(bound.layer, bound.input_shape))
-    x, w, b = arrays(bound, seed)
+    x, w, b = random_arrays(bound, seed)
     os.environ["CONVARITH_ONNX_RUNTIME"] = which
     try:
         if which == "reference" and _reference_lacks_groups(bound):
@@ -122,7 +114,7 @@ def _native_works(bound: BoundLayer, runtimes: tuple[str, ...] = RUNTIMES) -> bo
     model = _native_model(bound)
     if model is None:
         return False
-    x, _, _ = arrays(bound)
+    x, _, _ = random_arrays(bound)
     w = None if bound.weight_shape is None else np.ones(bound.weight_shape)
     want = apply(bound.layer.replace(bias=False), x, w) if bound.layer.weighted else apply(bound, x)
     dtype = np.float64 if bound.layer.kind == "max_pool" else np.float32
@@ -170,7 +162,7 @@ def test_single_nodes_read_back_as_the_same_layer(bound: BoundLayer) -> None:
     assume(len(emitted.steps) == 1)
     # output_padding ≥ stride that adds no cell is dropped (the same computation, other numbers)
     assume(all(a < s for a, s in zip(bound.output_padding, bound.layer.stride, strict=True)))
-    _, w, b = arrays(bound)
+    _, w, b = random_arrays(bound)
     model = build(emitted, w, b)
     back = adapter.from_native(model)
     layer = bound.layer
@@ -196,7 +188,7 @@ def test_single_nodes_read_back_as_the_same_layer(bound: BoundLayer) -> None:
 def test_from_model_reads_an_onnx_file(tmp_path: Any) -> None:
     layer = Layer("conv_transpose2d", 4, 2, kernel_size=3, stride=2, padding="same_upper", output_padding=1)
     bound = layer.bind((1, 4, 5, 5))
-    _, w, b = arrays(bound)
+    _, w, b = random_arrays(bound)
     model = build(adapter.emit(layer, bound.input_shape), w, b)
     model.graph.node[0].name = "up"
     path = tmp_path / "up.onnx"
@@ -246,7 +238,7 @@ def test_generated_code_is_a_module_that_runs() -> None:
     emitted = adapter.emit(layer, bound.input_shape)
     namespace: dict[str, Any] = {}
     exec(compile(emitted.code(), "<test>", "exec"), namespace)  # test-only: the code convarith wrote
-    x, w, b = arrays(bound)
+    x, w, b = random_arrays(bound)
     model = namespace["make"](w, b)
     onnx.checker.check_model(model)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -369,12 +361,34 @@ def test_reference_evaluator_pool_bugs() -> None:
     assert ours == [1.0] and spec == "ValueError"
 
 
+def test_same_pools_with_a_negative_total_go_wrong_in_both_runtimes() -> None:
+    """ONNX's SAME pad formula is not clamped at 0: with the stride past the kernel (k=1, s=3 on 3 cells: one
+    window, total -2) onnxruntime's MaxPool refuses and its AveragePool reads the second cell, the reference
+    evaluator's MaxPool reads it too and its AveragePool fails. So the translation never writes SAME there."""
+    x = np.arange(1, 4, dtype=np.float32).reshape(1, 1, 3)
+    same = {"kernel_shape": [1], "strides": [3], "auto_pad": "SAME_UPPER"}
+    ours, spec = _both(_one_node("MaxPool", x, **same), x)
+    assert ours in ("Fail", "RuntimeException", "InvalidArgument") and spec == [2.0]
+    ours, spec = _both(_one_node("AveragePool", x, **same), x)
+    assert ours == [2.0] and spec == "ValueError"
+    for op in ("max_pool1d", "avg_pool1d"):
+        layer = Layer(op, kernel_size=1, stride=3, padding="same_upper", count_include_pad=False)
+        assert (
+            adapter.emit(layer, (1, 1, 3))
+            .steps[0]
+            .startswith(("MaxPool(kernel_shape=[1], strides=[3])", "AveragePool(kernel_shape=[1], strides=[3])"))
+        )
+        with pytest.raises(ConvArithError, match="input_shape"):
+            adapter.emit(layer)
+    assert "SAME_UPPER" in adapter.emit(Layer("max_pool1d", kernel_size=3, stride=2, padding="same_tf")).steps[0]
+
+
 def test_reference_grouped_transpose() -> None:
     """Grouped ConvTranspose: with two channels per group the reference evaluator fails, with one its bias is
     wrong; onnxruntime computes both (the known bug verify lists)."""
     layer = Layer("conv_transpose1d", 2, 4, kernel_size=2, groups=2, bias=False)
     bound = layer.bind((1, 2, 3))
-    x, w, _ = arrays(bound)
+    x, w, _ = random_arrays(bound)
     model = build(adapter.emit(layer, bound.input_shape), w)
     got = adapter.run_model(model, x.astype(np.float32), "onnxruntime")
     _close(got.astype(np.float64), apply(bound, x, w), "float32")
@@ -383,7 +397,7 @@ def test_reference_grouped_transpose() -> None:
     # one channel per group computes, but the bias goes wrong
     depthwise = Layer("conv_transpose1d", 2, 2, kernel_size=2, groups=2)
     bound = depthwise.bind((1, 2, 3))
-    x, w, b = arrays(bound)
+    x, w, b = random_arrays(bound)
     model = build(adapter.emit(depthwise, bound.input_shape), w, b)
     want = apply(bound, x, w, b)
     _close(adapter.run_model(model, x.astype(np.float32), "onnxruntime").astype(np.float64), want, "float32")

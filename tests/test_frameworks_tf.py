@@ -19,20 +19,12 @@ tf = pytest.importorskip("tensorflow")
 
 from convarith import BoundLayer, ConvArithError, Layer, check  # noqa: E402
 from convarith.frameworks import tf as adapter  # noqa: E402
-from convarith.frameworks.base import build, explicit, run  # noqa: E402
+from convarith.frameworks.base import build, explicit, random_arrays, run  # noqa: E402
 from convarith.ops.reference import apply  # noqa: E402
 from convarith.rules.tf import same_pads  # noqa: E402
 from strategies import bound_layers, examples, layers  # noqa: E402
 
 ERRORS = (ValueError, TypeError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.NotFoundError)
-
-
-def arrays(bound: BoundLayer, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(bound.input_shape)
-    w = None if bound.weight_shape is None else rng.standard_normal(bound.weight_shape)
-    b = None if bound.bias_shape is None else rng.standard_normal(bound.bias_shape)
-    return x, w, b
 
 
 def _errors(layer: Layer, shape: Any = None) -> list[str]:
@@ -65,7 +57,7 @@ any_bound = st.one_of(bound_layers(forms=(2,)), bound_layers(layers(torch_like=F
 def test_emitted_code_computes_the_reference(bound: BoundLayer, seed: int) -> None:
     """Every layer of 1 to 3 axes TensorFlow runs (no refusal), and exactly (float32 for 3-d pools)."""
     assert not _errors(bound.layer, bound.input_shape)
-    x, w, b = arrays(bound, seed)
+    x, w, b = random_arrays(bound, seed)
     got = run(adapter, bound, x, w, b)
     _close(got, apply(bound, x, w, b), adapter.emit(bound.layer, bound.input_shape).dtype)
 
@@ -80,7 +72,7 @@ def test_rules_refuse_exactly_what_tf_refuses(bound: BoundLayer) -> None:
     assert _errors(bound.layer, bound.input_shape)
     with pytest.raises(ConvArithError, match="1 to 3 spatial axes"):
         adapter.emit(bound.layer, bound.input_shape)
-    x = _last(arrays(bound)[0])
+    x = _last(random_arrays(bound)[0])
     layer = bound.layer
     with pytest.raises(ValueError, match="1, 2, or 3"):
         if layer.pooling:
@@ -106,7 +98,9 @@ def _native_works(bound: BoundLayer) -> bool:
     where TensorFlow has a parameter for them (never a pad, crop, split or rescaling around it)."""
     layer = bound.layer
     n = layer.ndim
-    x, w, _ = arrays(bound)
+    x, w, _ = random_arrays(bound)
+    if layer.kind == "max_pool":
+        x = -1 - np.abs(x)  # below zero: a padding of zeros (tf-pool-dilated-pads) shows in the maxima
     want = apply(bound.layer.replace(bias=False), x, w) if layer.weighted else apply(bound, x)
     xl = tf.convert_to_tensor(_last(x).astype(np.float32))
     pads = bound.pads
@@ -204,7 +198,7 @@ def test_steps_read_back_as_the_same_layer(bound: BoundLayer) -> None:
     assert shape == bound.input_shape
     back_bound = back.bind(shape)
     assert back_bound.output_shape == bound.output_shape
-    x, w, _ = arrays(bound)
+    x, w, _ = random_arrays(bound)
     _close(apply(back_bound, x, w), apply(bound.layer.replace(bias=False), x, w) if w is not None else apply(bound, x))
     if bound.layer.kind == "conv":
         assert (back.groups, back.dilation, back.stride) == (
@@ -273,7 +267,7 @@ def test_generated_code_is_a_module_that_runs() -> None:
     layer = Layer("conv_transpose2d", 4, 6, kernel_size=(3, 2), stride=2, padding=1, groups=2, dilation=2)
     bound = layer.bind((2, 4, 5, 4))
     emitted = adapter.emit(layer, bound.input_shape)
-    x, w, b = arrays(bound)
+    x, w, b = random_arrays(bound)
     tf_w = eval(emitted.weight_out, {"np": np}, {"w": w})  # test-only: our own expression
     assert tf_w.shape == (3, 2, 3, 4)  # (*k, out/groups, in)
     module: dict[str, Any] = {}
@@ -297,7 +291,7 @@ def test_emit_without_an_input_shape() -> None:
     ]:
         bound = layer.bind(shape)
         emitted = adapter.emit(layer)
-        x, w, b = arrays(bound)
+        x, w, b = random_arrays(bound)
         _close(_first(build(emitted, w, b)(_last(x))), apply(bound, x, w, b))
     with pytest.raises(ConvArithError, match="input_shape"):
         adapter.emit(Layer("avg_pool1d", kernel_size=3, padding=1))
@@ -354,6 +348,36 @@ def test_max_pool_of_minus_inf_is_the_lowest_finite_value() -> None:
     assert run(adapter, layer.bind((1, 1, 3)), np.ones((1, 1, 3))).ravel().tolist()[:2] == [-np.inf, -np.inf]
 
 
+def test_3d_same_moves_the_windows() -> None:
+    """Conv3D, MaxPool3D and AvgPool3D start 'SAME' windows at half an unclamped total: k=1, s=3 on 3 cells
+    reads the second cell; Conv2D reads the first. The rules see it; the translation writes 'VALID'."""
+    x = np.arange(1.0, 4.0).reshape(1, 3, 1, 1, 1)
+    one = np.ones((1, 1, 1, 1, 1))
+    assert tf.nn.conv3d(x, one, [1, 3, 1, 1, 1], "SAME").numpy().ravel().tolist() == [2.0]
+    assert tf.nn.max_pool3d(x.astype(np.float32), 1, [1, 3, 1, 1, 1], "SAME").numpy().ravel().tolist() == [2.0]
+    assert tf.nn.avg_pool3d(x.astype(np.float32), 1, [1, 3, 1, 1, 1], "SAME").numpy().ravel().tolist() == [2.0]
+    assert tf.nn.conv2d(x[..., 0], one[..., 0, :, :], [1, 3, 1, 1], "SAME").numpy().ravel().tolist() == [1.0]
+    layer = Layer("conv3d", 1, 1, kernel_size=1, stride=(3, 1, 1), padding="same_tf", bias=False)
+    emitted = adapter.emit(layer, (1, 1, 3, 1, 1))
+    assert emitted.steps == ("tf.nn.conv3d(x, kernel, strides=[1, 3, 1, 1, 1], padding='VALID')",)
+    assert any("tf-3d-same-shift" in f.message for f in emitted.findings)
+    assert run(adapter, layer.bind((1, 1, 3, 1, 1)), np.arange(1.0, 4.0).reshape(1, 1, 3, 1, 1), one).ravel() == [1]
+    assert "'SAME'" in adapter.emit(layer, (1, 1, 4, 1, 1)).steps[0]  # 4 cells: the windows need 1 fewer, clamped
+    with pytest.raises(ConvArithError, match="input_shape"):
+        adapter.emit(layer)
+
+
+def test_dilated_pool_pads_explicit_pairs_with_zeros() -> None:
+    x = -np.ones((1, 3, 1, 1))
+    pairs = [[0, 0], [1, 1], [0, 0], [0, 0]]
+    assert tf.nn.pool(x, (2, 1), "MAX", (1, 1), pairs, dilations=(2, 1)).numpy().ravel().tolist() == [0, -1, 0]
+    assert tf.nn.pool(x, (2, 1), "MAX", (1, 1), pairs, dilations=(1, 1)).numpy().ravel().tolist() == [-1] * 4
+    layer = Layer("max_pool2d", kernel_size=(2, 1), stride=1, padding=[(1, 1), (0, 0)], dilation=(2, 1))
+    emitted = adapter.emit(layer, (1, 1, 3, 1))
+    assert any("tf-pool-dilated-pads" in f.message for f in emitted.findings)
+    assert run(adapter, layer.bind((1, 1, 3, 1)), -np.ones((1, 1, 3, 1))).ravel().tolist() == [-1] * 3
+
+
 def test_conv3d_cpu_has_no_dilations_and_no_groups_where_conv2d_has_both() -> None:
     x = np.ones((1, 4, 4, 4, 4))
     with pytest.raises(tf.errors.InvalidArgumentError, match="dilated rates of 1"):
@@ -367,7 +391,7 @@ def test_conv3d_cpu_has_no_dilations_and_no_groups_where_conv2d_has_both() -> No
     # conv2d: groups = input channels / filter in-channels, and dilations with strides (tf.nn.convolution refuses)
     layer = Layer("conv2d", 4, 6, 3, stride=2, dilation=2, groups=2, bias=False)
     bound = layer.bind((1, 4, 9, 9))
-    xs, w, _ = arrays(bound)
+    xs, w, _ = random_arrays(bound)
     got = tf.nn.conv2d(_last(xs), np.transpose(w, (2, 3, 1, 0)), 2, "VALID", dilations=2)
     _close(_first(got), apply(bound, xs, w))
     with pytest.raises(ValueError, match="dilation_rate"):

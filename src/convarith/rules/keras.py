@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 from ..findings import Finding, finding, refusal
 from ..layer import Layer, Pad
 from . import register
+from .tf import same_shifts
 
 if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
@@ -143,7 +144,7 @@ def direct_padding(layer: Layer, pads: Sequence[Pad] | None, spatial: Sequence[i
         if policy == "valid":
             return "valid"
         if policy == "same_tf" or (policy in ("same", "same_upper") and layer.stride == (1,) * n):
-            return "same"
+            return None if same_shifts(layer, None) else "same"
         if policy == "causal" and n == 1 and layer.kind == "conv":
             return "causal"
         return None
@@ -157,7 +158,7 @@ def direct_padding(layer: Layer, pads: Sequence[Pad] | None, spatial: Sequence[i
             resolve_policy("same_tf", i, k, s, d)
             for i, k, s, d in zip(sizes, layer.kernel_size, layer.stride, layer.dilation, strict=True)
         ]
-        if list(pads) == same:
+        if list(pads) == same and not same_shifts(layer, spatial):
             return "same"
     if layer.kind == "conv" and n == 1 and tuple(pads) == ((layer.effective_kernel[0] - 1, 0),):
         return "causal"
@@ -186,6 +187,7 @@ def pool_padding(layer: Layer, bound: BoundLayer | None) -> str | None:
             layer.policy == "same_tf"
             and not layer.ceil_mode
             and (layer.kind == "max_pool" or not layer.count_include_pad)
+            and not same_shifts(layer, None)
         ):
             return "same"
         if layer.is_resolved and not layer.ceil_mode and all(b == a == 0 for b, a in layer.pads):
@@ -202,7 +204,7 @@ def pool_padding(layer: Layer, bound: BoundLayer | None) -> str | None:
         resolve_policy("same_tf", i, k, s, 1)
         for i, k, s in zip(bound.input_spatial, layer.kernel_size, layer.stride, strict=True)
     ]
-    if list(pads) != same:
+    if list(pads) != same or same_shifts(layer, bound.input_spatial):
         return None
     if layer.kind == "max_pool":
         return "same"
@@ -263,6 +265,14 @@ def keras_rules(layer: Layer, input_shape: Sequence[int] | None) -> list[Finding
     else:
         pads = None
     spatial = bound.input_spatial if bound is not None else None
+    if layer.policy in ("same_tf", "same_upper") and same_shifts(layer, spatial):
+        out.append(
+            _pitfall(
+                "'same' on the TensorFlow backend moves these windows (its 3-d kernels start them at half a negative "
+                "padding): the translation writes the pads out",
+                "tf-3d-same-shift",
+            )
+        )
     if layer.kind == "conv":
         if layer.weighted and max(layer.stride) > 1 and max(layer.dilation) > 1:
             out.append(

@@ -51,7 +51,7 @@ from . import register
 if TYPE_CHECKING:
     from ..geometry.bound import AxisGeometry, BoundLayer
 
-__all__ = ["Plan", "plan", "same_pads", "tf_rules"]
+__all__ = ["Plan", "plan", "same_pads", "same_shifts", "tf_rules"]
 
 _FW = "tf"
 MODE_WORDS = {
@@ -78,6 +78,26 @@ def same_pads(size: int, extent: int, stride: int) -> Pad:
     out = -(-size // stride)
     total = max((out - 1) * stride + extent - size, 0)
     return (total // 2, total - total // 2)
+
+
+def same_shifts(layer: Layer, spatial: Sequence[int] | None) -> bool:
+    """Whether TensorFlow's 3-d kernels (``Conv3D``, ``MaxPool3D``, ``AvgPool3D``) compute this layer's
+    ``'SAME'`` with its windows moved: they start them at half the padding *before* it is clamped at 0,
+    so an axis whose windows need 2 or more cells fewer than the input (a stride 2 or more past the
+    window) is read from the wrong cells (docs/pitfalls.md#tf-3d-same-shift). With no input size:
+    whether some input size moves them. Conv2D, the 1-d and 2-d pools and the transposed kernels clamp.
+
+    >>> same_shifts(Layer("conv3d", kernel_size=1, stride=(3, 1, 1)), (3, 4, 4))
+    True
+    >>> same_shifts(Layer("conv3d", kernel_size=1, stride=(3, 1, 1)), (4, 4, 4))
+    False
+    """
+    if layer.ndim != 3 or layer.transposed:
+        return False
+    extents = layer.effective_kernel if layer.kind == "conv" else layer.kernel_size
+    if spatial is None:
+        return any(s - e >= 2 for e, s in zip(extents, layer.stride, strict=True))
+    return any((-(-i // s) - 1) * s + e - i <= -2 for i, e, s in zip(spatial, extents, layer.stride, strict=True))
 
 
 @dataclass
@@ -165,8 +185,14 @@ def _plan_conv(layer: Layer, bound: BoundLayer | None, input_shape: Sequence[int
             )
         )
     mode = layer.padding_mode
+    spatial = bound.input_spatial if bound is not None else None
+    shifts = same_shifts(layer, spatial)
+    if shifts and bound is None and layer.policy in ("same_tf", "same_upper"):
+        raise ConvArithError(
+            "input_shape", "is needed: Conv3D's 'SAME' moves these windows, so the pads are written out"
+        )
     if mode == "zeros" or layer.policy == "valid":
-        if layer.policy in ("same_tf", "same_upper"):
+        if layer.policy in ("same_tf", "same_upper") and not shifts:
             p.padding = "SAME"
             return p
         if layer.policy == "valid":
@@ -192,9 +218,10 @@ def _plan_conv(layer: Layer, bound: BoundLayer | None, input_shape: Sequence[int
     else:
         p.padding = "VALID"
         p.before = pads
+        neither = "its 'SAME' moves these windows" if shifts else "are neither"
         p.notes.append(
             _workaround(
-                f"{op} takes 'SAME' or 'VALID' (only conv2d takes explicit pairs); the pads {grow} are neither",
+                f"{op} takes 'SAME' or 'VALID' (only conv2d takes explicit pairs); the pads {grow} {neither}",
                 "pads the input with tf.pad first and convolves 'VALID'",
             )
         )
@@ -209,6 +236,8 @@ def _is_same(layer: Layer, grow: Sequence[Pad], bound: BoundLayer | None, crops:
             return False
         return all(tuple(q) == same_pads(1, e, 1) for q, e in zip(grow, extents, strict=True))
     sizes = [i + b + a for i, (b, a) in zip(bound.input_spatial, crops, strict=True)]
+    if same_shifts(layer, sizes):
+        return False
     return all(tuple(q) == same_pads(i, e, s) for q, i, e, s in zip(grow, sizes, extents, layer.stride, strict=True))
 
 
@@ -312,7 +341,13 @@ def _plan_pool(layer: Layer, bound: BoundLayer | None, input_shape: Sequence[int
                 )
     native: str | tuple[Pad, ...] | None = None
     pads: tuple[Pad, ...] | None = None
-    if not any(overhang) and not dilated and layer.policy in ("same_tf", "same_upper"):
+    spatial = bound.input_spatial if bound is not None else None
+    shifts = same_shifts(layer, spatial)
+    if shifts and bound is None and layer.policy in ("same_tf", "same_upper"):
+        raise ConvArithError(
+            "input_shape", f"is needed: {op}'s 'SAME' moves these windows, so the pads are written out"
+        )
+    if not any(overhang) and not dilated and not shifts and layer.policy in ("same_tf", "same_upper"):
         native = "SAME"
     elif not any(overhang) and layer.policy == "valid":
         native = "VALID"
@@ -383,9 +418,11 @@ def _plan_pool(layer: Layer, bound: BoundLayer | None, input_shape: Sequence[int
         words = "'SAME' or 'VALID'" + (" or explicit pairs smaller than the window (1-d, 2-d)" if n <= 2 else "")
         if layer.kind == "avg_pool":
             words = "'SAME' or 'VALID'"
+        if dilated:
+            words += " (with dilations: no 'SAME', and pairs pad zeros)"
         p.notes.append(
             _workaround(
-                f"{op} takes {words}" + (" (no 'SAME' with dilations)" if dilated else "") + f", not the pads {pads}",
+                f"{op} takes {words}, not the pads {pads}",
                 f"pads the input with tf.pad ({p.fill}) first and pools 'VALID'",
             )
         )
@@ -457,6 +494,23 @@ def _pitfalls(layer: Layer, bound: BoundLayer | None, p: Plan) -> list[Finding]:
                 "tf.nn.max_pool of a window of -inf alone gives the lowest finite value (MaxPool starts from it), "
                 "PyTorch -inf: the translation pads with -inf and maps that value back to -inf",
                 "tf-max-pool-lowest",
+            )
+        )
+    if layer.kind == "max_pool" and p.pool_dilated and any(max(q) > 0 for q in p.before):
+        out.append(
+            _pitfall(
+                "tf.nn.pool with dilations pads explicit pairs with zeros (space_to_batch), not -inf: the "
+                "translation pads with tf.pad (-inf) and pools 'VALID'",
+                "tf-pool-dilated-pads",
+            )
+        )
+    spatial = bound.input_spatial if bound is not None else None
+    if layer.policy in ("same_tf", "same_upper") and same_shifts(layer, spatial):
+        out.append(
+            _pitfall(
+                "TensorFlow's 3-d 'SAME' starts the windows at half an unclamped (negative) padding where the stride "
+                "passes the window by 2 or more: the translation writes the pads out",
+                "tf-3d-same-shift",
             )
         )
     if layer.pooling and layer.ndim == 3:
