@@ -709,3 +709,38 @@ def test_every_padding_mode_runs_through_jnp_pad() -> None:
         emitted = adapter.emit(layer, bound.input_shape)
         assert any(s.startswith("jnp.pad(") for s in emitted.steps)
         _close(run(adapter, bound, x, w, b), apply(bound, x, w, b))
+
+
+def test_xla_swap_abort_is_predicted_and_avoided() -> None:
+    """XLA aborts the process on lhs_dilation 2 with a 2-tap, unpadded axis beside a kernel larger than
+    its input (docs/pitfalls.md#xla-conv-swap-abort): the rule predicts exactly which of these compile
+    (each in a process of its own), and the JAX translation of every one computes the reference."""
+    import subprocess
+    import sys
+
+    from convarith.rules.jax import xla_swap_aborts
+
+    cases = [
+        ((3, 2), (3, 2), ((2, 2), (1, 1)), (2, 4)),  # aborts
+        ((2, 3), (2, 3), ((1, 1), (2, 2)), (4, 2)),  # aborts (axes swapped)
+        ((3, 2), (3, 2), ((2, 2), (1, 1)), (3, 4)),  # the kernel fits the input: compiles
+        ((3, 2), (3, 2), ((2, 2), (1, 1)), (2, 2)),  # the 2-tap axis has 2 cells: compiles
+        ((3, 2), (3, 2), ((2, 2), (0, 0)), (2, 4)),  # padding left on the 2-tap axis: compiles
+    ]
+    for kernel, stride, padding, spatial in cases:
+        layer = Layer("conv_transpose2d", 1, 1, kernel_size=kernel, stride=stride, padding=padding, bias=False)
+        shape = (1, 1, *spatial)
+        direct = [
+            (k - 1 - b, k - 1 - a) for k, (b, a) in zip(kernel, explicit(layer, shape).pads, strict=True)
+        ]
+        raw = (
+            "import numpy as np; from jax import lax; "
+            f"lax.conv_general_dilated(np.ones({shape}), np.ones((1, 1, *{kernel})), (1, 1), {direct}, "
+            f"lhs_dilation={stride})"
+        )
+        code = subprocess.run([sys.executable, "-c", raw], capture_output=True, timeout=300).returncode
+        assert (code == -6) == xla_swap_aborts(layer, shape), (kernel, padding, spatial, code)
+        assert (code == -6) == any(f.code == "needs-workaround" for f in check(layer, shape, framework="jax"))
+        bound = layer.bind(shape)
+        x, w, _ = random_arrays(bound)
+        _close(run(adapter, bound, x, w), apply(bound, x, w))

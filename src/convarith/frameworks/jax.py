@@ -268,12 +268,20 @@ def _conv_transpose(layer: Layer, input_shape: Sequence[int] | None) -> tuple[li
         (e - 1 - b, e - 1 - p + op)
         for e, (b, p), op in zip(layer.effective_kernel, resolved.pads, resolved.output_padding, strict=True)
     ]
+    from ..rules.jax import xla_swap_aborts
+
     ones = (1,) * n
-    call = "lax.conv_general_dilated(x, kernel, {}, {}{})".format(
+    # XLA aborts on some lhs_dilation (docs/pitfalls.md#xla-conv-swap-abort): the zeros put in by lax.pad there
+    spread = layer.stride != ones and xla_swap_aborts(layer, input_shape)
+    source = "x"
+    if spread:
+        source = "lax.pad(x, 0.0, {})".format(_tuple([(0, 0, 0), (0, 0, 0), *((0, 0, s - 1) for s in layer.stride)]))
+    call = "lax.conv_general_dilated({}, kernel, {}, {}{})".format(
+        source,
         _tuple(ones),
         _pairs(direct),
         _kwargs(
-            lhs_dilation=_tuple(layer.stride) if layer.stride != ones else None,
+            lhs_dilation=_tuple(layer.stride) if layer.stride != ones and not spread else None,
             rhs_dilation=_tuple(layer.dilation) if layer.dilation != ones else None,
             feature_group_count=str(layer.groups) if layer.groups != 1 else None,
         ),
@@ -287,7 +295,7 @@ def _conv_transpose(layer: Layer, input_shape: Sequence[int] | None) -> tuple[li
         f"kernel = jnp.asarray({weight_out})",
         *_bias_lines(layer, c_out),
     ]
-    alternative = conv_transpose_form(layer)
+    alternative = None if spread else conv_transpose_form(layer)
     if alternative is not None:
         build.append(f"# the same as {alternative}")
     build += ["def layer(x):", f"    return {call}" + (" + bias" if layer.bias else "")]

@@ -285,21 +285,33 @@ class _Pool:
     """One worker per runner; a case goes to all of them at once."""
 
     def __init__(self, runners: Sequence[str]) -> None:
-        from .worker import worker_for
+        self.workers = {r: self._worker(r) for r in runners}
 
-        self.workers = {r: worker_for({**_ONE_THREAD, **dict(RUNNERS[r].env), "CONVARITH_RUNNER": r}) for r in runners}
+    @staticmethod
+    def _worker(runner: str) -> Any:
+        from .worker import worker_for  # a new process when the last one died
+
+        return worker_for({**_ONE_THREAD, **dict(RUNNERS[runner].env), "CONVARITH_RUNNER": runner})
 
     def run(self, runners: Sequence[str], layer: Layer, shape: Sequence[int], seed: int) -> dict[str, dict[str, Any]]:
         data = layer.to_dict()
-        for r in runners:
-            self.workers[r].start(__name__, "run_case", RUNNERS[r].adapter, data, tuple(shape), seed)
         out: dict[str, dict[str, Any]] = {}
+        started = []
         for r in runners:
             try:
-                out[r] = self.workers[r].finish()
-            except Exception as err:  # the worker itself failed: a mismatch to report, not a crash
+                self.workers[r].start(__name__, "run_case", RUNNERS[r].adapter, data, tuple(shape), seed)
+                started.append(r)
+            except Exception as err:
                 out[r] = {"status": "mismatch", "detail": f"{type(err).__name__}: {_first_line(err)}"}
-        return out
+        for r in started:
+            try:
+                out[r] = self.workers[r].finish()
+            except Exception as err:  # the worker itself failed (a framework that aborts the process)
+                out[r] = {"status": "mismatch", "detail": f"{type(err).__name__}: {_first_line(err)}"}
+        for r in runners:
+            if not self.workers[r].alive():
+                self.workers[r] = self._worker(r)
+        return {r: out[r] for r in runners}
 
     def versions(self) -> dict[str, str]:
         return {r: str(w.call(f"{__package__}.{RUNNERS[r].adapter}", "version")) for r, w in self.workers.items()}

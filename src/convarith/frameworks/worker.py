@@ -89,13 +89,19 @@ class Worker:
             raise WorkerError("WorkerExited", f"the worker for {self.env} is not running")
         try:
             ok, value = _receive(process.stdout)
-        except EOFError as err:
-            raise WorkerError("WorkerExited", f"the worker for {self.env} stopped ({err!r})") from None
+        except EOFError:
+            code = self._process.wait(timeout=30)
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            raise WorkerError("WorkerExited", f"the framework's process stopped ({how})") from None
         if ok:
             return value
         if isinstance(value, ConvArithError):
             raise value
         raise WorkerError(*value)
+
+    def alive(self) -> bool:
+        """Whether the process still runs (a framework may abort it)."""
+        return self._process.poll() is None
 
     def close(self) -> None:
         """Stop the worker."""

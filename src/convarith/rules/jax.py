@@ -41,6 +41,7 @@ __all__ = [
     "floor_windows",
     "jax_rules",
     "reads_padding",
+    "xla_swap_aborts",
 ]
 
 _FW = "jax"
@@ -69,6 +70,53 @@ def reads_padding(layer: Layer, input_shape: Sequence[int]) -> bool:
         if max(before, 0) - unread[0] > 0 or max(after, 0) - unread[1] > 0:
             return True
     return False
+
+
+def xla_swap_aborts(layer: Layer, input_shape: Sequence[int] | None) -> bool:
+    """Whether XLA (jaxlib 0.10, CPU) aborts the process compiling this transposed convolution written
+    as ``lax.conv_general_dilated`` with ``lhs_dilation`` (docs/pitfalls.md#xla-conv-swap-abort).
+
+    Its convolution simplifier swaps input and kernel when the kernel is the larger (the product of
+    the sizes over the axes it swaps) and keeps as they are the axes it takes for feature groups — an
+    ``lhs_dilation`` equal to the kernel size with a window stride of one less: ``k = s = 2``, no
+    dilation, no padding left (``p_before = 1``, ``p_after − output_padding = 1``). Such an axis's
+    window then no longer fits the swapped kernel, unless the input is 2 cells long. With no input
+    shape: whether some input shape aborts.
+
+    >>> xla_swap_aborts(Layer("conv_transpose2d", kernel_size=(3, 2), stride=(3, 2), padding=((2, 2), (1, 1))), (1, 1, 2, 4))
+    True
+    >>> xla_swap_aborts(Layer("conv_transpose2d", kernel_size=(3, 2), stride=(3, 2), padding=((2, 2), (1, 1))), (1, 1, 3, 4))
+    False
+    """
+    if layer.kind != "conv_transpose" or layer.groups != 1:
+        return False
+    from ..frameworks.base import explicit
+
+    resolved = explicit(layer, input_shape)
+    group = []
+    for k, s, d, (b, a), op in zip(
+        layer.kernel_size, layer.stride, layer.dilation, resolved.pads, resolved.output_padding, strict=True
+    ):
+        group.append(k == s == 2 and d == 1 and b == 1 and a - op == 1)
+    if not any(group):
+        return False
+    if input_shape is None:
+        return True
+    spatial = tuple(input_shape)[-layer.ndim :]
+    if not any(g and i != 2 for g, i in zip(group, spatial, strict=True)):
+        return False
+    kernels = inputs = 1
+    for g, i, k, s, d, (b, a), op in zip(
+        group, spatial, layer.kernel_size, layer.stride, layer.dilation, resolved.pads, resolved.output_padding,
+        strict=True,
+    ):  # fmt: skip
+        e = d * (k - 1) + 1
+        low, high = e - 1 - b, e - 1 - a + op
+        if g or (k == i and s == 1 and d == 1 and low == high == 0):
+            continue  # a kept "feature group" axis, a pure contraction
+        kernels *= k
+        inputs *= k if i == 1 and d == 1 and low == high == k - 1 else i
+    return kernels > inputs
 
 
 def floor_windows(ax: AxisGeometry) -> int:
@@ -219,7 +267,17 @@ def _input_rules(layer: Layer, input_shape: Sequence[int]) -> list[Finding]:
 def jax_rules(layer: Layer, input_shape: Sequence[int] | None) -> list[Finding]:
     """JAX's refusals (errors), what its direct calls cannot take as written (warnings), its traps (info)."""
     out = _layer_rules(layer)
-    if any(f.severity == "error" for f in out) or input_shape is None:
+    if any(f.severity == "error" for f in out):
+        return out
+    if xla_swap_aborts(layer, input_shape):
+        out.append(
+            _workaround(
+                "XLA aborts the process compiling lhs_dilation 2 with a kernel of 2 and no padding beside a kernel "
+                "larger than its input (docs/pitfalls.md#xla-conv-swap-abort)",
+                "puts the zeros between the inputs with lax.pad instead of lhs_dilation",
+            )
+        )
+    if input_shape is None:
         return out
     return out + _input_rules(layer, input_shape)
 
