@@ -102,6 +102,26 @@ MESSAGES: dict[str, tuple[Severity, str]] = {
         "{framework}: {what}; the translation {workaround}",
     ),
     "pitfall": ("info", "{framework}: {what} (docs/pitfalls.md#{entry})"),
+    # a whole model (convarith.analysis)
+    "unknown-op": (
+        "warning",
+        "{node}: {what} is not an operation the analysis follows: receptive fields are unknown from here",
+    ),
+    "skip-mismatch": ("error", "{node}: the merged inputs' shapes differ: {shapes} (responsible: {responsible})"),
+    "misaligned-merge": (
+        "warning",
+        "axis {axis}: {node} merges branches whose cells look at different places (effective strides "
+        "{rates}, fields centred at o·stride + {offsets})",
+    ),
+    "unread-model-input": (
+        "warning",
+        "axis {axis}: {count} input cell(s) {cells} never reach any output of the model",
+    ),
+    "stacked-overlap": (
+        "warning",
+        "axis {axis}: {node}: an all-ones input through all-ones kernels reaches its cells unevenly by phase, {phase_counts} "
+        "(×{ratio} between phases): the checkerboard of the stack so far",
+    ),
     # refusals (rules): the message is the rule itself
     "refused": ("error", "{param}: {rule}; got {value}"),
 }

@@ -1,0 +1,568 @@
+"""Trace a PyTorch module into an analysis graph, on shapes only.
+
+The module runs once on a ``meta`` input (no data, no memory at the input's size) with its
+parameters swapped for ``meta`` copies (:func:`torch.func.functional_call`; the module itself is
+not touched). A dispatch mode sees every ATen operation, in the order it runs: each one that
+reads data derived from the input becomes a node (:mod:`convarith.analysis.graph`), named after
+the module that ran it. ATen is PyTorch's normal form — ``nn.Conv2d``, ``F.conv2d`` and a
+``padding="same"`` all arrive as ``aten.convolution`` with explicit numbers — so a small table
+covers what modules express in many ways. A merge whose inputs' shapes do not match (a U-Net's
+skip connection at the wrong size) is recorded and the trace goes on with every input cropped
+to the smallest, so the whole table is still there.
+
+>>> import torch
+>>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU())
+>>> g = trace(net, (1, 3, 32, 32))
+>>> [(n.name, n.op, n.shape) for n in g.nodes]
+[('input', 'input', (1, 3, 32, 32)), ('0', 'layer', (1, 8, 16, 16)), ('1', 'elementwise', (1, 8, 16, 16))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ..analysis.graph import Graph
+from ..analysis.maps import Resize
+from ..errors import ConvArithError
+from ..layer import Layer
+
+__all__ = ["trace"]
+
+_ELEMENTWISE = {
+    # activations, casts, copies, normalisations (statistics as constants), arithmetic with constants
+    "relu", "relu_", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardtanh",
+    "hardtanh_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "leaky_relu", "leaky_relu_", "elu",
+    "elu_", "selu", "selu_", "celu", "celu_", "mish", "mish_", "softplus", "prelu", "_prelu_kernel", "glu",
+    "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "clone", "_to_copy", "detach",
+    "alias", "lift_fresh", "contiguous", "exp", "exp_", "log", "log_", "sqrt", "sqrt_", "rsqrt", "rsqrt_",
+    "pow", "pow_", "neg", "neg_", "abs", "abs_", "sin", "cos", "erf", "reciprocal", "square", "sign",
+    "native_dropout", "dropout", "native_batch_norm", "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional", "native_group_norm",
+    "native_layer_norm", "rms_norm", "_fused_rms_norm", "add", "add_", "sub", "sub_", "mul", "mul_", "div",
+    "div_", "rsub", "maximum", "minimum", "where", "lerp", "lerp_", "addcmul", "addcdiv", "masked_fill",
+    "masked_fill_", "fill_", "threshold", "threshold_", "logit", "fmod", "remainder", "floor", "ceil", "round",
+    "trunc", "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "bitwise_not", "isnan", "nan_to_num",
+    "_log_softmax_backward_data", "copy_",
+}  # fmt: skip
+_MERGES = {
+    "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "maximum", "minimum", "where", "lerp",
+    "lerp_", "addcmul", "addcdiv", "masked_fill", "masked_fill_", "prelu", "_prelu_kernel", "fmod", "remainder",
+    "eq", "ne", "lt", "le", "gt", "ge",
+}  # fmt: skip
+_REDUCE = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean", "norm",
+           "linalg_vector_norm", "logsumexp", "prod", "nansum", "nanmean", "argmax", "argmin"}  # fmt: skip
+_RESHAPE = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_",
+            "_reshape_alias", "view_as", "unflatten"}  # fmt: skip
+_SOFTMAX = {"_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax", "cumsum", "cumprod"}
+_PAD_MODE = {"constant_pad_nd": "zeros", "reflection_pad": "reflect", "replication_pad": "replicate"}
+_UPSAMPLE = {
+    "upsample_nearest": ("nearest", "asymmetric", "floor"),
+    "_upsample_nearest_exact": ("nearest", "tf_half_pixel_for_nn", "floor"),
+    "upsample_linear": ("linear", "half_pixel", "floor"),
+    "upsample_bilinear": ("linear", "half_pixel", "floor"),
+    "upsample_trilinear": ("linear", "half_pixel", "floor"),
+    "upsample_bicubic": ("cubic", "half_pixel", "floor"),
+}
+
+
+def _base(name: str) -> str:
+    """``upsample_bilinear2d`` → ``upsample_bilinear``; ``max_pool1d_with_indices`` → ``max_pool_with_indices``."""
+    for n in "123":
+        name = name.replace(f"{n}d", "")
+    return name
+
+
+class _Naming:
+    """The module running now, from forward hooks: nodes are named after it — a leaf module's first
+    operation by its path, the others (and operations written in a parent's ``forward``) by the path
+    and the operation (the graph adds ``_2``, ``_3`` … to a name used again)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.stack: list[list[object]] = []  # [path, operations recorded in this call]
+        self.leaves = {name for name, m in model.named_modules() if not any(True for _ in m.children())}
+        self.handles: list[Any] = []
+        for name, module in model.named_modules():
+            self.handles.append(module.register_forward_pre_hook(self._enter(name)))
+            self.handles.append(module.register_forward_hook(self._leave(name), always_call=True))
+
+    def _enter(self, name: str) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            self.stack.append([name, 0])
+
+        return hook
+
+    def _leave(self, name: str) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            if self.stack and self.stack[-1][0] == name:
+                self.stack.pop()
+
+        return hook
+
+    def name(self, op: str) -> str:
+        if not self.stack:
+            return op
+        frame = self.stack[-1]
+        where = str(frame[0])
+        seen = int(frame[1])  # type: ignore[call-overload]
+        frame[1] = seen + 1
+        if not where:
+            return op
+        if where in self.leaves and seen == 0:
+            return where
+        return f"{where}.{op}" if where else op
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, graph: Graph, naming: _Naming, parameters: dict[int, int]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.graph = graph
+        self.naming = naming
+        self.parameters = parameters  # id(meta parameter) → numel, counted at first use
+        self.producer: dict[int, str] = {}
+        self.keep: list[torch.Tensor] = []  # the tensors whose id is a key: kept alive so ids are not reused
+        self.whole: list[tuple[str, dict[str, object]]] = []  # composite functions seen whole (circular pads)
+
+    def data(self, value: object) -> str | None:
+        return self.producer.get(id(value)) if isinstance(value, torch.Tensor) else None
+
+    def mark(self, tensor: torch.Tensor, name: str) -> None:
+        self.producer[id(tensor)] = name
+        self.keep.append(tensor)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        flat, _ = tree_flatten((args, kwargs))
+        inputs = [t for t in flat if isinstance(t, torch.Tensor) and id(t) in self.producer]
+        if not inputs:
+            out = func(*args, **kwargs)
+            # a view or copy of a parameter (the transposed weight of a Linear) carries its count along
+            carried = sum(self.parameters.pop(id(t), 0) for t in flat if isinstance(t, torch.Tensor))
+            if carried and isinstance(out, torch.Tensor):
+                self.parameters[id(out)] = carried
+                self.keep.append(out)
+            return out
+        name = func.overloadpacket.__name__
+        mismatch = None
+        if _base(name) in _MERGES | {"cat"}:
+            args, mismatch = self.fit(name, args)
+        out = func(*args, **kwargs)
+        self.record(func, name, args, kwargs, out, mismatch)
+        return out
+
+    def fit(self, name: str, args: Sequence[Any]) -> tuple[Any, list[tuple[int, ...]] | None]:
+        """Inputs of a merge whose shapes disagree (other than broadcasting) cropped to the smallest."""
+        if name == "cat":
+            tensors, dim = list(args[0]), (args[1] if len(args) > 1 else 0)
+            ts = [t for t in tensors if isinstance(t, torch.Tensor) and t.dim() > 0]
+            if len({t.dim() for t in ts}) != 1:
+                return args, None
+            rank = ts[0].dim()
+            dim %= rank
+            others = [d for d in range(rank) if d != dim]
+        else:
+            ts = [a for a in args if isinstance(a, torch.Tensor) and self.data(a) is not None]
+            if len(ts) < 2:
+                return args, None
+            rank = max(t.dim() for t in ts)
+            others = list(range(rank))
+        shapes = [tuple(t.shape) for t in ts]
+        small: dict[int, int] = {}
+        for d in others:
+            sizes = {s[d - (rank - len(s))] for s in shapes if d - (rank - len(s)) >= 0} - {1}
+            if len(sizes) > 1:
+                small[d] = min(sizes)
+        if not small:
+            return args, None
+
+        def crop(t: Any) -> Any:
+            if not isinstance(t, torch.Tensor) or t.dim() == 0:
+                return t
+            offset = rank - t.dim()
+            index = tuple(
+                slice(0, small[d + offset]) if d + offset in small and t.shape[d] != 1 else slice(None)
+                for d in range(t.dim())
+            )
+            cropped = t[index]
+            source = self.data(t)
+            if source is not None:
+                self.mark(cropped, source)
+            return cropped
+
+        if name == "cat":
+            return (list(map(crop, args[0])), *args[1:]), shapes
+        return tuple(crop(a) for a in args), shapes
+
+    # -- one operation -------------------------------------------------------------------------------
+
+    def record(
+        self, func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, mismatch: Any
+    ) -> None:
+        base = _base(name)
+        x = next((a for a in args if isinstance(a, torch.Tensor) and self.data(a) is not None), None)
+        if name == "cat":
+            x = next((t for t in args[0] if self.data(t) is not None), None)
+        outputs = [t for t in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(t, torch.Tensor)]
+        if not outputs or x is None:
+            return
+        y = outputs[0]
+        params = sum(self.parameters.pop(id(a), 0) for a in args if isinstance(a, torch.Tensor))
+        data = [self.data(a) for a in (args[0] if name == "cat" else args)]
+        data_inputs = [d for d in data if d is not None]
+        source = f"aten.{name}"
+
+        def add(op: str, tensor: torch.Tensor, inputs: Sequence[str] | None = None, **p: Any) -> None:
+            node = self.graph.add(
+                self.naming.name(name),
+                op,  # type: ignore[arg-type]
+                inputs if inputs is not None else data_inputs[:1],
+                tuple(tensor.shape),
+                source=source,
+                parameters=params,
+                mismatch=mismatch,
+                **p,
+            )
+            self.mark(tensor, node)
+
+        if name == "convolution":
+            add("layer", y, layer=_conv_layer(x, args))
+        elif base in ("max_pool_with_indices", "max_pool"):
+            add("layer", y, layer=_max_pool_layer(x, args))
+        elif base == "avg_pool":
+            add("layer", y, layer=_avg_pool_layer(x, args))
+        elif base in ("_adaptive_avg_pool", "adaptive_max_pool", "adaptive_avg_pool"):
+            rank = x.dim()
+            n = len(args[1]) if isinstance(args[1], (list, tuple)) else 1
+            add("adaptive_pool", y, dims=tuple(range(rank - n, rank)), reduce="max" if "max" in base else "avg")
+        elif base in _PAD_MODE or base.startswith(("reflection_pad", "replication_pad")):
+            mode = next(m for key, m in _PAD_MODE.items() if base.startswith(key))
+            add("pad", y, pads=_pairs(args[1], x.dim()), mode=mode)
+        elif base in _UPSAMPLE:
+            add("resize", y, **_resize(base, x, y, args))
+        elif name == "pixel_shuffle":
+            add("pixel_shuffle", y, factor=int(args[1]))
+        elif name == "pixel_unshuffle":
+            add("pixel_unshuffle", y, factor=int(args[1]))
+        elif name in ("slice", "narrow"):
+            dim = int(args[1]) % x.dim() if len(args) > 1 else 0
+            size = x.shape[dim]
+            if name == "narrow":
+                start, stop, step = int(args[2]) % size, int(args[2]) % size + int(args[3]), 1
+            else:
+                start, stop, step = slice(
+                    args[2] if len(args) > 2 else None,
+                    args[3] if len(args) > 3 else None,
+                    args[4] if len(args) > 4 else 1,
+                ).indices(size)
+                stop = max(stop, start)
+            add("slice", y, dim=dim, start=start, stop=stop, step=step)
+        elif name == "select":
+            add("select", y, dim=int(args[1]) % x.dim(), index=int(args[2]) % x.shape[int(args[1])])
+        elif name in ("split", "split_with_sizes", "chunk", "unsafe_split", "tensor_split", "unbind"):
+            self._pieces(name, x, args, outputs, data_inputs, params, source)
+        elif base in _REDUCE:
+            dims = _reduce_dims(args, kwargs, x.dim())
+            keep = bool(args[2] if len(args) > 2 and isinstance(args[2], bool) else kwargs.get("keepdim", False))
+            add("reduce", y, dims=dims, keepdim=keep or y.dim() == x.dim(), what=name)
+        elif name in _SOFTMAX:
+            dim = int(args[1]) % x.dim()
+            add("reduce", y, dims=(dim,), keepdim=True, what=name) if x.shape[dim] > 1 else add(
+                "elementwise", y, what=name
+            )
+        elif name in ("squeeze", "squeeze_"):
+            rank = x.dim()
+            dims = _reduce_dims(args, kwargs, rank) if len(args) > 1 else tuple(range(rank))
+            add("reshape", y, removed=tuple(d for d in dims if x.shape[d] == 1))
+        elif name in ("unsqueeze", "unsqueeze_"):
+            add("reshape", y, inserted=(int(args[1]) % y.dim(),))
+        elif name in _RESHAPE:
+            add("reshape", y)
+        elif name == "expand":
+            add("expand", y)
+        elif name in ("permute", "transpose", "t", "swapaxes", "movedim", "numpy_T"):
+            add("permute", y, order=_order(name, x, args))
+        elif name in ("mm", "addmm", "matmul", "bmm", "linear", "baddbmm"):
+            self._dense(name, x, args, y, data_inputs, params, source, mismatch)
+        elif name == "cat":
+            dim = int(args[1]) if len(args) > 1 else 0
+            add("concat", y, data_inputs, dim=dim % y.dim())
+        elif name in _ELEMENTWISE:
+            if len(data_inputs) > 1:
+                add("merge", y, data_inputs, what=name)
+            elif tuple(y.shape) != tuple(x.shape) and name not in ("native_layer_norm",):
+                add("merge" if y.dim() >= x.dim() else "unknown", y, what=name)
+            else:
+                add("elementwise", y, what=name)
+        else:
+            add("unknown", y, what=f"aten.{name}")
+
+    def _pieces(
+        self,
+        name: str,
+        x: torch.Tensor,
+        args: Sequence[Any],
+        outputs: Sequence[torch.Tensor],
+        data_inputs: Sequence[str],
+        params: int,
+        source: str,
+    ) -> None:
+        """A split into pieces: one slice (or select) node per piece."""
+        if name == "unbind":
+            dim = int(args[1]) % x.dim() if len(args) > 1 else 0
+        elif name == "chunk":
+            dim = int(args[2]) % x.dim() if len(args) > 2 else 0
+        else:
+            dim = int(args[2]) % x.dim() if len(args) > 2 else 0
+        start = 0
+        for k, piece in enumerate(outputs):
+            label = self.naming.name(name)
+            if name == "unbind":
+                node = self.graph.add(
+                    label, "select", data_inputs[:1], tuple(piece.shape), source=source, dim=dim, index=k
+                )
+            else:
+                size = piece.shape[dim]
+                node = self.graph.add(
+                    label, "slice", data_inputs[:1], tuple(piece.shape), source=source, dim=dim, start=start,
+                    stop=start + size, step=1, parameters=params,
+                )  # fmt: skip
+                start += size
+            self.mark(piece, node)
+
+    def _dense(
+        self,
+        name: str,
+        x: torch.Tensor,
+        args: Sequence[Any],
+        y: torch.Tensor,
+        data_inputs: Sequence[str],
+        params: int,
+        source: str,
+        mismatch: Any,
+    ) -> None:
+        """A matrix product: a dense map over the data's last axis when the other factor is constant."""
+        operands = list(args[1:3]) if name in ("addmm", "baddbmm") else list(args[:2])
+        first, second = operands
+        label = self.naming.name(name)
+        if self.data(first) is not None and self.data(second) is None:
+            features = int(first.shape[-1])
+            node = self.graph.add(
+                label, "linear", data_inputs[:1], tuple(y.shape), source=source, parameters=params, dim=first.dim() - 1,
+                in_features=features,
+            )  # fmt: skip
+        elif self.data(second) is not None and self.data(first) is None and second.dim() == 2:
+            node = self.graph.add(
+                label, "linear", data_inputs[:1], tuple(y.shape), source=source, parameters=params, dim=0,
+                in_features=int(second.shape[0]),
+            )  # fmt: skip
+        else:
+            node = self.graph.add(
+                label, "unknown", data_inputs, tuple(y.shape), source=source, parameters=params,
+                what=f"aten.{name} of two tensors that depend on the input (attention)",
+            )  # fmt: skip
+        self.mark(y, node)
+
+
+class _WholePad(TorchFunctionMode):
+    """``F.pad(mode="circular")`` decomposes into copies into a new tensor: record it whole instead."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
+        if getattr(func, "__name__", "") == "pad" and mode == "circular":
+            x = args[0]
+            source = self.recorder.data(x)
+            recorder = self.recorder
+            saved, recorder.producer = recorder.producer, {}
+            try:
+                out = func(*args, **kwargs)
+            finally:
+                recorder.producer = saved
+            if source is not None:
+                pad = kwargs.get("pad", args[1] if len(args) > 1 else None)
+                node = recorder.graph.add(
+                    recorder.naming.name("pad"), "pad", (source,), tuple(out.shape), source="F.pad",
+                    pads=_pairs(pad, x.dim()), mode="circular",
+                )  # fmt: skip
+                recorder.mark(out, node)
+            return out
+        return func(*args, **kwargs)
+
+
+# -- ATen arguments to convarith terms -------------------------------------------------------------------
+
+
+def _ints(value: object, n: int) -> tuple[int, ...]:
+    if isinstance(value, (list, tuple)):
+        values = tuple(int(v) for v in value)
+        return values * n if len(values) == 1 else values
+    return (int(value),) * n  # type: ignore[call-overload]
+
+
+def _conv_layer(x: torch.Tensor, args: Sequence[Any]) -> Layer:
+    _, weight, bias, stride, padding, dilation, transposed, output_padding, groups = args[:9]
+    n = weight.dim() - 2
+    groups = int(groups)
+    if transposed:
+        in_c, out_c = int(weight.shape[0]), int(weight.shape[1]) * groups
+    else:
+        out_c, in_c = int(weight.shape[0]), int(weight.shape[1]) * groups
+    kind = "conv_transpose" if transposed else "conv"
+    return Layer(
+        f"{kind}{n}d",
+        in_c,
+        out_c,
+        kernel_size=tuple(int(k) for k in weight.shape[2:]),
+        stride=_ints(stride, n),
+        padding=_ints(padding, n),
+        dilation=_ints(dilation, n),
+        groups=groups,
+        output_padding=_ints(output_padding, n) if transposed else 0,
+        bias=bias is not None,
+    )
+
+
+def _max_pool_layer(x: torch.Tensor, args: Sequence[Any]) -> Layer:
+    kernel = tuple(int(k) for k in args[1])
+    n = len(kernel)
+    stride = args[2] if len(args) > 2 and args[2] else kernel
+    return Layer(
+        f"max_pool{n}d",
+        kernel_size=kernel,
+        stride=_ints(stride, n),
+        padding=_ints(args[3] if len(args) > 3 else 0, n),
+        dilation=_ints(args[4] if len(args) > 4 else 1, n),
+        ceil_mode=bool(args[5]) if len(args) > 5 else False,
+    )
+
+
+def _avg_pool_layer(x: torch.Tensor, args: Sequence[Any]) -> Layer:
+    kernel = tuple(int(k) for k in args[1])
+    n = len(kernel)
+    stride = args[2] if len(args) > 2 and args[2] else kernel
+    divisor = args[6] if len(args) > 6 else None
+    return Layer(
+        f"avg_pool{n}d",
+        kernel_size=kernel,
+        stride=_ints(stride, n),
+        padding=_ints(args[3] if len(args) > 3 else 0, n),
+        ceil_mode=bool(args[4]) if len(args) > 4 else False,
+        count_include_pad=bool(args[5]) if len(args) > 5 else True,
+        divisor_override=None if divisor is None else int(divisor),
+    )
+
+
+def _pairs(flat: object, rank: int) -> tuple[tuple[int, int], ...]:
+    """``F.pad``'s flat list (last axis first) as one ``(before, after)`` per axis."""
+    values = [int(v) for v in flat]  # type: ignore[attr-defined]
+    pairs = [(0, 0)] * rank
+    for k in range(len(values) // 2):
+        pairs[rank - 1 - k] = (values[2 * k], values[2 * k + 1])
+    return tuple(pairs)
+
+
+def _resize(base: str, x: torch.Tensor, y: torch.Tensor, args: Sequence[Any]) -> dict[str, Any]:
+    mode, coordinate, nearest = _UPSAMPLE[base]
+    rank = x.dim()
+    n = rank - 2
+    align = bool(args[2]) if mode != "nearest" and len(args) > 2 and isinstance(args[2], bool) else False
+    # the scales PyTorch applies: given ones (a list, or one per axis after the sizes), else size ratios
+    rest = [a for a in args[2:] if not isinstance(a, bool)]
+    scales: list[float | None] = [None] * n
+    if rest and isinstance(rest[-1], (list, tuple)):
+        scales = [float(s) for s in rest[-1]]
+    elif len(rest) >= n:
+        scales = [None if s is None else float(s) for s in rest[-n:]]
+    rules = tuple(
+        Resize(
+            mode,  # type: ignore[arg-type]
+            "align_corners" if align else coordinate,  # type: ignore[arg-type]
+            nearest,  # type: ignore[arg-type]
+            scale=scales[k] if scales[k] else None,
+            clamp=True,
+            cubic_a=-0.75,
+        )
+        for k in range(n)
+    )
+    return {"rules": rules, "dims": tuple(range(2, rank))}
+
+
+def _reduce_dims(args: Sequence[Any], kwargs: dict[str, Any], rank: int) -> tuple[int, ...]:
+    dims = args[1] if len(args) > 1 and not isinstance(args[1], bool) else kwargs.get("dim")
+    if isinstance(dims, int):
+        return (dims % rank,)
+    if not dims:
+        return tuple(range(rank))
+    return tuple(int(d) % rank for d in dims)
+
+
+def _order(name: str, x: torch.Tensor, args: Sequence[Any]) -> tuple[int, ...]:
+    rank = x.dim()
+    if name == "permute":
+        return tuple(int(d) % rank for d in args[1])
+    order = list(range(rank))
+    if name in ("t", "numpy_T"):
+        order.reverse()
+        return tuple(order)
+    if name == "movedim":
+        src, dst = int(args[1]) % rank, int(args[2]) % rank
+        order.pop(src)
+        order.insert(dst, src)
+        return tuple(order)
+    a, b = int(args[1]) % rank, int(args[2]) % rank
+    order[a], order[b] = order[b], order[a]
+    return tuple(order)
+
+
+def trace(
+    model: torch.nn.Module,
+    input_shape: Sequence[int],
+    *,
+    extra_args: Sequence[object] = (),
+    dtype: torch.dtype | None = None,
+) -> Graph:
+    """The graph of ``model(x, *extra_args)`` for an ``x`` of ``input_shape``, traced on ``meta`` tensors
+    (``dtype``: the input's, by default the first floating parameter's)."""
+    if not isinstance(model, torch.nn.Module):
+        raise ConvArithError("model", "must be a torch.nn.Module", type(model).__name__)
+    graph = Graph()
+    shape = tuple(int(s) for s in input_shape)
+    metas: dict[int, torch.Tensor] = {}
+    swapped: dict[str, torch.Tensor] = {}
+    numel: dict[int, int] = {}
+    for name, tensor in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+        meta = metas.get(id(tensor))
+        if meta is None:
+            meta = metas[id(tensor)] = torch.empty_like(tensor, device="meta")
+            if isinstance(tensor, torch.nn.Parameter):
+                numel[id(meta)] = tensor.numel()
+        swapped[name] = meta
+    if dtype is None:
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    x = torch.empty(shape, device="meta", dtype=dtype)
+    naming = _Naming(model)
+    recorder = _Recorder(graph, naming, numel)
+    recorder.mark(x, graph.add("input", "input", (), shape, source="input"))
+    extra = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in extra_args]
+    try:
+        with torch.no_grad(), recorder, _WholePad(recorder):
+            out = torch.func.functional_call(model, swapped, (x, *extra), strict=False, tie_weights=True)
+    finally:
+        naming.close()
+    leaves, _ = tree_flatten(out)
+    names = [recorder.data(t) for t in leaves if isinstance(t, torch.Tensor)]
+    graph.output_names = [n for n in dict.fromkeys(names) if n is not None]
+    return graph
