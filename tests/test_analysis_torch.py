@@ -11,9 +11,20 @@ torch = pytest.importorskip("torch")
 from hypothesis import assume, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from convarith import ConvArithError  # noqa: E402
 from convarith.analysis import analyze  # noqa: E402
 from convarith.analysis.axes import Periodic  # noqa: E402
-from models_torch import Step, build, field_by_gradient, overlap_by_ones, steps  # noqa: E402
+from convarith.analysis.sizes import accepted_sizes  # noqa: E402
+from models_torch import (  # noqa: E402
+    AudioEncoder,
+    DCGANGenerator,
+    Step,
+    UNet,
+    build,
+    field_by_gradient,
+    overlap_by_ones,
+    steps,
+)
 from strategies import examples  # noqa: E402
 
 
@@ -101,3 +112,120 @@ def test_closed_form_fields_hold_away_from_the_borders(data: st.DataObject) -> N
     assume(hull is not None and hull[0] >= 0 and hull[1] < size)
     cells = report.field(out, (centre,))
     assert cells is not None and (min(cells[0]), max(cells[0])) == hull
+
+
+def _runs(model: torch.nn.Module, shape: tuple[int, ...]) -> bool:
+    try:
+        with torch.no_grad():
+            model(torch.zeros(shape, dtype=torch.float64))
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_skip_mismatches_are_where_pytorch_refuses_the_model() -> None:
+    """An uncropped U-Net: the analysis finds a mismatched merge at exactly the sizes where running the
+    model raises, names the valid convolutions that shrink one branch, and goes on to the end."""
+    model = UNet(depth=2, width=1, crop=False).double()
+    for size in range(8, 41):
+        try:
+            report = analyze(model, (1, 1, size, size))
+        except ConvArithError:  # refused whole (a kernel larger than its input)
+            assert not _runs(model, (1, 1, size, size))
+            continue
+        mismatched = [f for f in report.findings if f.code == "skip-mismatch"]
+        assert bool(mismatched) == (not _runs(model, (1, 1, size, size))), size
+        assert report[report.outputs[0]].node.shape[1] == 2  # the table reaches the head
+    report = analyze(model, (1, 1, 36, 36))
+    first = next(f for f in report.findings if f.code == "skip-mismatch")
+    assert "bottom.0" in str(first.data["responsible"]) and "bottom.2" in str(first.data["responsible"])
+
+
+def test_accepted_sizes_are_where_the_model_runs_and_reads_every_pixel() -> None:
+    """A valid-padding U-Net accepts the sizes at which it runs and every input pixel reaches the output
+    (PyTorch: the gradient of the sum of its outputs, on the linear copy, is non-zero everywhere)."""
+    model = UNet(depth=2, width=1).double()
+    linear = UNet(depth=2, width=1, linear=True).double()
+    for p in linear.parameters():
+        torch.nn.init.uniform_(p, 0.5, 1.5)
+    scan = accepted_sizes(model, (1, 1, 40, 40), range(16, 80))
+    want = []
+    for size in range(16, 80):
+        x = torch.ones((1, 1, size, size), dtype=torch.float64, requires_grad=True)
+        try:
+            linear(x).sum().backward()
+        except RuntimeError:
+            continue
+        assert x.grad is not None
+        if bool((x.grad != 0).all()):
+            want.append(size)
+    assert scan.accepted == tuple(want)
+    assert scan.rule == "multiples of 4 from 44" and scan.nearest(50) == 48
+
+
+def test_the_classic_unet_is_aligned_and_takes_572_plus_16k() -> None:
+    """Ronneberger et al.'s U-Net at 572²: 388² out, every skip centred (no misaligned merge), and the
+    sizes it accepts are 572 + 16k (without cropping, 4 merges mismatch)."""
+    report = analyze(UNet(), (1, 1, 572, 572))
+    assert report[report.outputs[0]].node.shape == (1, 2, 388, 388)
+    assert not [f for f in report.findings if f.code in ("misaligned-merge", "skip-mismatch", "unread-model-input")]
+    scan = accepted_sizes(UNet(), (1, 1, 572, 572), range(548, 610), axis=0)
+    assert scan.accepted == (556, 572, 588, 604) and scan.rule == "556 + 16k"
+    uncropped = analyze(UNet(crop=False), (1, 1, 572, 572))
+    assert sum(f.code == "skip-mismatch" for f in uncropped.findings) == 4
+
+
+def test_dcgan_checkerboard_compounds_as_pytorch_computes_it() -> None:
+    """The DCGAN generator's 4×4 stride-2 transposed convolutions overlap evenly one by one (4 is divisible
+    by 2), so no layer warns; the all-ones output of the whole stack is what the overlap profile says."""
+    model = DCGANGenerator(latent=4, width=1, linear=True).double()
+    shape = (1, 4, 1, 1)
+    report = analyze(model, shape)
+    out = report.outputs[0]
+    assert report[out].node.shape == (1, 3, 64, 64)
+    assert not any(f.code == "uneven-overlap" for r in report.nodes for f in r.findings)
+    ones = overlap_by_ones(model, shape)[0, 0]
+    row, col = report.profile(out)
+    assert row is not None and col is not None
+    # separable along a chain: the output is the outer product of the axes' profiles (times the
+    # channels' fan-in, which the per-axis profile does not count)
+    scale = float(ones[32, 32]) / (row[32] * col[32])
+    assert [v * col[32] * scale for v in row] == pytest.approx(ones[:, 32].tolist(), rel=1e-12)
+    assert [row[32] * v * scale for v in col] == pytest.approx(ones[32, :].tolist(), rel=1e-12)
+
+
+def test_a_3x3_stride_2_decoder_has_a_checkerboard() -> None:
+    """Three 3×3 stride-2 transposed convolutions: each overlaps 1:2, the stack compounds to four values
+    over a period of 8, as the all-ones output shows."""
+    model = torch.nn.Sequential(*[torch.nn.ConvTranspose1d(1, 1, 3, 2, 1, bias=False) for _ in range(3)]).double()
+    report = analyze(model, (1, 1, 16))
+    out = report.outputs[0]
+    phases = report[out].overlap[0]
+    assert phases is not None and len(phases) == 8
+    finding = next(f for f in report.findings if f.code == "stacked-overlap")
+    assert finding.data["phase_counts"] == list(phases)
+    ones = overlap_by_ones(model, (1, 1, 16))[0, 0].tolist()
+    window = ones[56:64]
+    assert [v / min(window) for v in window] == pytest.approx(list(phases), rel=1e-3)
+
+
+def test_an_audio_encoder_field_and_stride() -> None:
+    """Strided 1-d convolutions with a reflect-padded residual block: 65 samples, stride 20."""
+    report = analyze(AudioEncoder(), (1, 1, 1600))
+    field = report[report.outputs[0]].fields[0]
+    assert isinstance(field, Periodic)
+    assert field.sizes == (65,) and field.rate == 20 and field.phases[0] == (-5, 59)  # padding 1 at stride 5
+
+
+def test_wav2vec2_feature_encoder_reads_400_samples_every_320() -> None:
+    """The published figure: wav2vec 2.0's convolutional feature encoder, 25 ms at 16 kHz every 20 ms."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.Wav2Vec2Config(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=32,
+                                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16)  # fmt: skip
+    model = transformers.Wav2Vec2Model(config).eval()
+    report = analyze(model, (1, 16000))
+    field = report["feature_extractor.conv_layers.6.conv"].fields[0]
+    assert isinstance(field, Periodic) and field.sizes == (400,) and field.rate == 320
+    assert report.coverage is None and report.unknown_from is not None and "attention" in report.unknown_from
+    unknown = [f for f in report.findings if f.code == "unknown-op"]
+    assert len(unknown) == 1  # the first point beyond which fields are unknown, not every later one

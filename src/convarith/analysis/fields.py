@@ -610,7 +610,7 @@ def _back(
                 out[d] = list(flags)
             elif in_shape[d] == 1:
                 out[d] = [any(flags)]  # broadcast
-            else:  # a mismatched merge went on cropped to the smallest input: its first cells
+            else:  # a mismatched merge went on with every input padded to the largest: its first cells
                 out[d] = list(flags[: in_shape[d]]) + [False] * max(in_shape[d] - len(flags), 0)
         return out
     if op in ("reduce", "linear"):

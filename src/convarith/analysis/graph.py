@@ -101,8 +101,8 @@ class Node:
     multiply_adds: int = 0
     """Multiply-adds of one sample (convolutions and linear maps; see :mod:`convarith.analysis`)."""
     mismatch: tuple[tuple[int, ...], ...] | None = None
-    """For a merge whose inputs' shapes did not match: those shapes (the tracer went on by cropping
-    every input to the smallest size on each axis)."""
+    """For a merge whose inputs' shapes did not match: those shapes (the tracer went on with every
+    input padded with zeros at the end to the largest size on each axis)."""
 
     @property
     def layer(self) -> Layer | None:

@@ -251,7 +251,9 @@ class Analysis:
                 if unread:
                     found.append(finding("unread-model-input", k, count=len(unread), cells=_cells(list(unread))))
         for r in self.nodes:
-            found += [f for f in r.findings if f.code in ("skip-mismatch", "misaligned-merge", "unknown-op")]
+            found += [f for f in r.findings if f.code in ("skip-mismatch", "misaligned-merge")]
+            if self.unknown_from == r.name:  # where fields become unknown; what follows it is unknown anyway
+                found += [f for f in r.findings if f.code == "unknown-op"]
         for name in self.graph.outputs:
             r = self._by_name[name]
             for k, phases in enumerate(r.overlap):

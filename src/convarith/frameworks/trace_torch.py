@@ -7,8 +7,8 @@ reads data derived from the input becomes a node (:mod:`convarith.analysis.graph
 the module that ran it. ATen is PyTorch's normal form — ``nn.Conv2d``, ``F.conv2d`` and a
 ``padding="same"`` all arrive as ``aten.convolution`` with explicit numbers — so a small table
 covers what modules express in many ways. A merge whose inputs' shapes do not match (a U-Net's
-skip connection at the wrong size) is recorded and the trace goes on with every input cropped
-to the smallest, so the whole table is still there.
+skip connection at the wrong size) is recorded and the trace goes on with every input padded
+with zeros to the largest, so the whole table is still there.
 
 >>> import torch
 >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU())
@@ -160,14 +160,14 @@ class _Recorder(TorchDispatchMode):
         return out
 
     def fit(self, name: str, args: Sequence[Any]) -> tuple[Any, list[tuple[int, ...]] | None]:
-        """Inputs of a merge whose shapes disagree (other than broadcasting) cropped to the smallest."""
+        """Inputs of a merge whose shapes disagree (other than broadcasting) padded with zeros at the end
+        to the largest, so that the trace goes on past the mismatch."""
         if name == "cat":
-            tensors, dim = list(args[0]), (args[1] if len(args) > 1 else 0)
-            ts = [t for t in tensors if isinstance(t, torch.Tensor) and t.dim() > 0]
+            ts = [t for t in args[0] if isinstance(t, torch.Tensor) and t.dim() > 0]
             if len({t.dim() for t in ts}) != 1:
                 return args, None
             rank = ts[0].dim()
-            dim %= rank
+            dim = (args[1] if len(args) > 1 else 0) % rank
             others = [d for d in range(rank) if d != dim]
         else:
             ts = [a for a in args if isinstance(a, torch.Tensor) and self.data(a) is not None]
@@ -176,31 +176,31 @@ class _Recorder(TorchDispatchMode):
             rank = max(t.dim() for t in ts)
             others = list(range(rank))
         shapes = [tuple(t.shape) for t in ts]
-        small: dict[int, int] = {}
+        large: dict[int, int] = {}
         for d in others:
             sizes = {s[d - (rank - len(s))] for s in shapes if d - (rank - len(s)) >= 0} - {1}
             if len(sizes) > 1:
-                small[d] = min(sizes)
-        if not small:
+                large[d] = max(sizes)
+        if not large:
             return args, None
 
-        def crop(t: Any) -> Any:
+        def grow(t: Any) -> Any:
             if not isinstance(t, torch.Tensor) or t.dim() == 0:
                 return t
             offset = rank - t.dim()
-            index = tuple(
-                slice(0, small[d + offset]) if d + offset in small and t.shape[d] != 1 else slice(None)
-                for d in range(t.dim())
-            )
-            cropped = t[index]
+            flat: list[int] = []
+            for d in reversed(range(t.dim())):
+                want = large.get(d + offset)
+                flat += [0, want - t.shape[d] if want is not None and t.shape[d] != 1 else 0]
+            grown = torch.nn.functional.pad(t, flat)
             source = self.data(t)
             if source is not None:
-                self.mark(cropped, source)
-            return cropped
+                self.mark(grown, source)
+            return grown
 
         if name == "cat":
-            return (list(map(crop, args[0])), *args[1:]), shapes
-        return tuple(crop(a) for a in args), shapes
+            return (list(map(grow, args[0])), *args[1:]), shapes
+        return tuple(grow(a) for a in args), shapes
 
     # -- one operation -------------------------------------------------------------------------------
 
@@ -560,6 +560,12 @@ def trace(
     try:
         with torch.no_grad(), recorder, _WholePad(recorder):
             out = torch.func.functional_call(model, swapped, (x, *extra), strict=False, tie_weights=True)
+    except ConvArithError:
+        raise
+    except Exception as err:  # the model's own refusal of this input (a kernel larger than its input, …)
+        lines = str(err).strip().splitlines()
+        what = lines[0][:300] if lines else type(err).__name__
+        raise ConvArithError("input_shape", f"the model refuses it ({type(err).__name__}: {what})", shape) from None
     finally:
         naming.close()
     leaves, _ = tree_flatten(out)
