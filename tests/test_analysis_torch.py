@@ -220,8 +220,8 @@ def test_an_audio_encoder_field_and_stride() -> None:
 def test_wav2vec2_feature_encoder_reads_400_samples_every_320() -> None:
     """The published figure: wav2vec 2.0's convolutional feature encoder, 25 ms at 16 kHz every 20 ms."""
     transformers = pytest.importorskip("transformers")
-    config = transformers.Wav2Vec2Config(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=32,
-                                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16)  # fmt: skip
+    small = {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 32}
+    config = transformers.Wav2Vec2Config(**small, conv_dim=(8,) * 7, num_conv_pos_embeddings=16)
     model = transformers.Wav2Vec2Model(config).eval()
     report = analyze(model, (1, 16000))
     field = report["feature_extractor.conv_layers.6.conv"].fields[0]

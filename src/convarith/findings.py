@@ -119,8 +119,8 @@ MESSAGES: dict[str, tuple[Severity, str]] = {
     ),
     "stacked-overlap": (
         "warning",
-        "axis {axis}: {node}: an all-ones input through all-ones kernels reaches its cells unevenly by phase, {phase_counts} "
-        "(×{ratio} between phases): the checkerboard of the stack so far",
+        "axis {axis}: {node}: an all-ones input through all-ones kernels reaches its cells unevenly by phase, "
+        "{phase_counts} (×{ratio} between phases): the checkerboard of the stack so far",
     ),
     # refusals (rules): the message is the rule itself
     "refused": ("error", "{param}: {rule}; got {value}"),

@@ -164,9 +164,8 @@ class _Walk:
         shape = node.input_shapes[0]
         bound = layer.bind(shape)
         if tuple(bound.output_shape) != tuple(node.shape):
-            raise ConvArithError(
-                "model", f"{node.name}: the traced shape {node.shape} is not what its layer computes", bound.output_shape
-            )
+            what = f"{node.name}: the traced shape {node.shape} is not what its layer computes"
+            raise ConvArithError("model", what, bound.output_shape)
         lead = len(shape) - layer.ndim
         ops = {lead + n: _pooled(layer_axis(ax, layer.padding_mode), layer, ax, n) for n, ax in enumerate(bound.axes)}
         result = self.spatial(node, ops)

@@ -275,7 +275,8 @@ def _conv_transpose(layer: Layer, input_shape: Sequence[int] | None) -> tuple[li
     spread = layer.stride != ones and xla_swap_aborts(layer, input_shape)
     source = "x"
     if spread:
-        source = "lax.pad(x, 0.0, {})".format(_tuple([(0, 0, 0), (0, 0, 0), *((0, 0, s - 1) for s in layer.stride)]))
+        interior = _tuple([(0, 0, 0), (0, 0, 0), *((0, 0, s - 1) for s in layer.stride)])
+        source = f"lax.pad(x, 0.0, {interior})"
     call = "lax.conv_general_dilated({}, kernel, {}, {}{})".format(
         source,
         _tuple(ones),

@@ -83,10 +83,9 @@ def xla_swap_aborts(layer: Layer, input_shape: Sequence[int] | None) -> bool:
     window then no longer fits the swapped kernel, unless the input is 2 cells long. With no input
     shape: whether some input shape aborts.
 
-    >>> xla_swap_aborts(Layer("conv_transpose2d", kernel_size=(3, 2), stride=(3, 2), padding=((2, 2), (1, 1))), (1, 1, 2, 4))
-    True
-    >>> xla_swap_aborts(Layer("conv_transpose2d", kernel_size=(3, 2), stride=(3, 2), padding=((2, 2), (1, 1))), (1, 1, 3, 4))
-    False
+    >>> layer = Layer("conv_transpose2d", kernel_size=(3, 2), stride=(3, 2), padding=((2, 2), (1, 1)))
+    >>> xla_swap_aborts(layer, (1, 1, 2, 4)), xla_swap_aborts(layer, (1, 1, 3, 4))
+    (True, False)
     """
     if layer.kind != "conv_transpose" or layer.groups != 1:
         return False
