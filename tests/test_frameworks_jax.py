@@ -730,9 +730,7 @@ def test_xla_swap_abort_is_predicted_and_avoided() -> None:
     for kernel, stride, padding, spatial in cases:
         layer = Layer("conv_transpose2d", 1, 1, kernel_size=kernel, stride=stride, padding=padding, bias=False)
         shape = (1, 1, *spatial)
-        direct = [
-            (k - 1 - b, k - 1 - a) for k, (b, a) in zip(kernel, explicit(layer, shape).pads, strict=True)
-        ]
+        direct = [(k - 1 - b, k - 1 - a) for k, (b, a) in zip(kernel, explicit(layer, shape).pads, strict=True)]
         raw = (
             "import numpy as np; from jax import lax; "
             f"lax.conv_general_dilated(np.ones({shape}), np.ones((1, 1, *{kernel})), (1, 1), {direct}, "
