@@ -331,7 +331,9 @@ def test_version() -> None:
     assert result.code == 0 and result.out == f"convarith {convarith.__version__}\n"
 
 
-@pytest.mark.parametrize("verb", ["shape", "solve", "explain", "matrix", "animate", "draw-matrix", "gallery", "tour"])
+@pytest.mark.parametrize(
+    "verb", ["shape", "solve", "explain", "matrix", "animate", "draw-matrix", "gallery", "tour", "analyze"]
+)
 def test_every_verb_has_help_with_an_example(verb: str) -> None:
     result = run(verb, "--help")
     assert result.code == 0 and "Example" in result.out and f"convarith {verb} " in result.out

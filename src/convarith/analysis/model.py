@@ -309,6 +309,23 @@ class Analysis:
             return None
         return tuple(tuple(i for i, read in enumerate(m) if read) for m in back)
 
+    def axis_dims(self, name: str) -> tuple[int | None, ...]:
+        """For each spatial axis of the input, the axis of the node's output positioned along it
+        (``None``: reduced away or not followed).
+
+        >>> from convarith import Layer
+        >>> from convarith.analysis.graph import Graph
+        >>> g = Graph()
+        >>> g.add("x", "input", (), (1, 1, 6, 6))
+        'x'
+        >>> analyze_graph(g).axis_dims("x")
+        (2, 3)
+        """
+        labels = self._fields[name].labels
+        return tuple(
+            next((d for d, label in enumerate(labels) if label == k), None) for k in range(len(self.spatial_dims))
+        )
+
     def profile(self, name: str) -> tuple[tuple[float, ...] | None, ...]:
         """What each cell of a node holds, along each input axis, for an all-ones input through
         all-ones kernels (:func:`~convarith.analysis.fields.overlap_profiles`); ``None`` where the

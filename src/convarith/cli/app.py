@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from .errors import ARGV, one_line
+from .verbs_analysis import analyze
 from .verbs_frameworks import check, translate, verify
 from .verbs_geometry import explain, matrix, shape, solve
 from .verbs_pictures import animate, draw_matrix, gallery, tour
@@ -105,6 +106,7 @@ app.command()(tour)
 app.command()(translate)
 app.command()(check)
 app.command()(verify)
+app.command()(analyze)
 
 
 def main() -> None:

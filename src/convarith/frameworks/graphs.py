@@ -55,3 +55,66 @@ def trace(model: object, input_shape: Sequence[int], **options: Any) -> Graph:
     module = importlib.import_module(f"{__package__}.{_TRACERS[model_framework(model)]}")
     graph: Graph = module.trace(model, input_shape, **options)
     return graph
+
+
+def _first(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:300] if lines else ""
+
+
+def parse_args(texts: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` texts as keyword arguments, each value a Python literal read with ``ast`` (never
+    evaluated), or the text itself when it is not one.
+
+    >>> parse_args(["depth=4", "crop=False", "name=unet", "sizes=(3, 4)"])
+    {'depth': 4, 'crop': False, 'name': 'unet', 'sizes': (3, 4)}
+    """
+    import ast
+
+    out: dict[str, Any] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConvArithError("args", "must be key=value with a Python name as the key", repr(text))
+        try:
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def load_model(spec: str, args: dict[str, Any] | None = None) -> tuple[object, dict[str, Any]]:
+    """A model named on the command line, and the options left for its tracer.
+
+    ``package.module:factory`` imports the module (the current folder first on the path, as
+    ``python -m`` does) and calls the factory with ``args``; an ``.onnx`` or ``.keras`` file and
+    ``keras.applications.NAME`` are returned as they are, with ``args`` as the tracer's options.
+    """
+    import sys
+
+    args = dict(args or {})
+    if ":" in spec and not os.path.exists(spec):
+        module_name, _, attribute = spec.partition(":")
+        if not module_name or not attribute or not all(p.isidentifier() for p in [*module_name.split("."), attribute]):
+            raise ConvArithError("model", "must be package.module:factory, a file, or keras.applications.NAME", spec)
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:  # the user's module: any error while importing it is theirs to see
+            raise ConvArithError(
+                "model", f"cannot import {module_name} ({type(err).__name__}: {_first(err)})", spec
+            ) from None
+        factory = getattr(module, attribute, None)
+        if not callable(factory):
+            raise ConvArithError("model", f"{module_name} has no callable {attribute}", spec)
+        try:
+            return factory(**args), {}
+        except TypeError as err:
+            raise ConvArithError("args", f"{attribute} does not take them ({_first(err)})", sorted(args)) from None
+        except Exception as err:
+            raise ConvArithError("model", f"{attribute} raised {type(err).__name__}: {_first(err)}", spec) from None
+    model_framework(spec)  # a file or keras.applications name, else one clear refusal
+    if not spec.startswith("keras.applications.") and not os.path.isfile(spec):
+        raise ConvArithError("model", "is not a file", spec)
+    return spec, args
