@@ -524,47 +524,72 @@ Masks = dict[int, list[bool]]
 """Wanted cells of a tensor: dim → one flag per cell (dims not listed: every cell)."""
 
 
+TERM_LIMIT = 256
+"""Most products of per-axis masks one tensor's wanted cells are kept as, before their union's hull."""
+
+
+def _add_term(terms: list[Masks], new: Masks) -> None:
+    """Add a product of per-dim masks to a union of them, merging where that stays exact: a term inside
+    another, or two terms that differ along one dim only."""
+
+    def inside(a: Masks, b: Masks) -> bool:
+        return all(not x or y for d in a for x, y in zip(a[d], b[d], strict=True))
+
+    for n, old in enumerate(terms):
+        if inside(new, old):
+            return
+        if inside(old, new):
+            terms[n] = new
+            return
+        differ = [d for d in new if new[d] != old[d]]
+        if len(differ) == 1:
+            d = differ[0]
+            merged = dict(old)
+            merged[d] = [x or y for x, y in zip(old[d], new[d], strict=True)]
+            terms[n] = merged
+            return
+    terms.append(new)
+    if len(terms) > TERM_LIMIT:  # pragma: no cover - a pathological graph: keep the hull of the union
+        hull = {d: [any(t[d][i] for t in terms) for i in range(len(new[d]))] for d in new}
+        terms[:] = [hull]
+
+
 def read_back(
     graph: Graph, fields: Mapping[str, NodeFields], wanted: Mapping[str, Masks]
 ) -> tuple[list[bool], ...] | None:
     """The model input's cells, per spatial axis, that the ``wanted`` cells of the given nodes read
     (through every branch, padding modes mapped back, borders clipped); ``None`` if the way back
-    crosses an operation the analysis does not understand."""
-    masks: dict[str, Masks] = {}
-    alive: dict[str, bool] = {}
+    crosses an operation the analysis does not understand.
+
+    The wanted cells of a tensor are a union of products of per-axis masks: a product is what one
+    path asks for, and a path that reaches only padding along one axis asks for nothing along the
+    others either.
+    """
+    terms: dict[str, list[Masks]] = {}
     for name, m in wanted.items():
-        masks[name] = {d: list(v) for d, v in m.items()}
-        alive[name] = True
+        shape = graph[name].shape
+        _add_term(terms.setdefault(name, []), {d: list(m.get(d, [True] * shape[d])) for d in range(len(shape))})
     for node in reversed(graph.nodes):
-        if not alive.get(node.name):
-            continue
-        mine = masks.get(node.name, {})
-        shape = node.shape
-        full = {d: mine.get(d, [True] * shape[d]) for d in range(len(shape))}
-        if not all(any(v) for v in full.values()):
-            continue  # the wanted cells are the product of the masks: none
-        if node.op == "input":
+        mine = terms.get(node.name)
+        if not mine or node.op == "input":
             continue
         if not fields[node.name].exact:
             return None
-        for index, (name, in_shape) in enumerate(zip(node.inputs, node.input_shapes, strict=True)):
-            back = _back(node, index, full, in_shape, fields)
-            if back is None:
-                return None
-            if not all(any(v) for v in back.values()):
-                continue  # a product with an empty factor: this input is not read at all
-            mine_in = masks.setdefault(name, {})
-            for d, flags in back.items():
-                old = mine_in.get(d)
-                mine_in[d] = flags if old is None else [a or b for a, b in zip(old, flags, strict=True)]
-            alive[name] = True
+        for full in mine:
+            if not all(any(v) for v in full.values()):
+                continue  # a product with an empty factor: no cell
+            for index, (name, in_shape) in enumerate(zip(node.inputs, node.input_shapes, strict=True)):
+                back = _back(node, index, full, in_shape, fields)
+                if back is None:
+                    return None
+                if all(any(v) for v in back.values()):
+                    _add_term(terms.setdefault(name, []), back)
     first = graph.inputs[0]
-    labels = fields[first].labels
-    result = masks.get(first, {})
     shape = graph[first].shape
+    found = terms.get(first, [])
     return tuple(
-        result.get(d, [False] * shape[d]) if alive.get(first) else [False] * shape[d]
-        for d, label in enumerate(labels)
+        [any(t[d][i] for t in found) for i in range(shape[d])]
+        for d, label in enumerate(fields[first].labels)
         if isinstance(label, int)
     )
 

@@ -19,6 +19,7 @@ with zeros to the largest, so the whole table is still there.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -130,7 +131,8 @@ class _Recorder(TorchDispatchMode):
         self.parameters = parameters  # id(meta parameter) → numel, counted at first use
         self.producer: dict[int, str] = {}
         self.keep: list[torch.Tensor] = []  # the tensors whose id is a key: kept alive so ids are not reused
-        self.whole: list[tuple[str, dict[str, object]]] = []  # composite functions seen whole (circular pads)
+        self.assembled = False  # a tensor made inside the model was filled with data (a retrace sees F.pad whole)
+        self.layers: dict[tuple[object, ...], Layer] = {}
 
     def data(self, value: object) -> str | None:
         return self.producer.get(id(value)) if isinstance(value, torch.Tensor) else None
@@ -141,8 +143,22 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        flat, _ = tree_flatten((args, kwargs))
-        inputs = [t for t in flat if isinstance(t, torch.Tensor) and id(t) in self.producer]
+        flat = _tensors(args, kwargs)
+        inputs = [t for t in flat if id(t) in self.producer]
+        name = func.overloadpacket.__name__
+        if name in _CONSTRUCTORS:  # a new tensor of the input's shape or type holds no input data
+            return func(*args, **kwargs)
+        if name in _IN_PLACE_COPIES and inputs and id(args[0]) not in self.producer:
+            # data copied into a tensor made inside the model (F.pad's circular decomposition, a slice
+            # assignment): cells assembled piece by piece, which this trace does not follow
+            out = func(*args, **kwargs)
+            node = self.graph.add(
+                self.naming.name(name), "unknown", [self.producer[id(t)] for t in inputs[:1]], tuple(args[0].shape),
+                source=f"aten.{name}", what=f"aten.{name} of input-dependent data into a new tensor",
+            )  # fmt: skip
+            self.mark(args[0], node)
+            self.assembled = True
+            return out
         if not inputs:
             out = func(*args, **kwargs)
             # a view or copy of a parameter (the transposed weight of a Linear) carries its count along
@@ -151,11 +167,12 @@ class _Recorder(TorchDispatchMode):
                 self.parameters[id(out)] = carried
                 self.keep.append(out)
             return out
-        name = func.overloadpacket.__name__
         mismatch = None
         if _base(name) in _MERGES | {"cat"}:
             args, mismatch = self.fit(name, args)
-        out = func(*args, **kwargs)
+        out = None if kwargs else _shortcut(func, name, args)
+        if out is None:
+            out = func(*args, **kwargs)
         self.record(func, name, args, kwargs, out, mismatch)
         return out
 
@@ -234,11 +251,11 @@ class _Recorder(TorchDispatchMode):
             self.mark(tensor, node)
 
         if name == "convolution":
-            add("layer", y, layer=_conv_layer(x, args))
+            add("layer", y, layer=self.layer(_conv_layer, x, args))
         elif base in ("max_pool_with_indices", "max_pool"):
-            add("layer", y, layer=_max_pool_layer(x, args))
+            add("layer", y, layer=self.layer(_max_pool_layer, x, args))
         elif base == "avg_pool":
-            add("layer", y, layer=_avg_pool_layer(x, args))
+            add("layer", y, layer=self.layer(_avg_pool_layer, x, args))
         elif base in ("_adaptive_avg_pool", "adaptive_max_pool", "adaptive_avg_pool"):
             rank = x.dim()
             n = len(args[1]) if isinstance(args[1], (list, tuple)) else 1
@@ -304,6 +321,14 @@ class _Recorder(TorchDispatchMode):
                 add("elementwise", y, what=name)
         else:
             add("unknown", y, what=f"aten.{name}")
+
+    def layer(self, make: Any, x: torch.Tensor, args: Sequence[Any]) -> Layer:
+        """A layer from ATen's arguments, made once per distinct set of them (networks repeat theirs)."""
+        key = (make, x.shape[1] if x.dim() > 1 else 0, *(_key(a) for a in args[1:]))
+        found = self.layers.get(key)
+        if found is None:
+            found = self.layers[key] = make(x, args)
+        return found
 
     def _pieces(
         self,
@@ -402,7 +427,60 @@ class _WholePad(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+_SAME_SHAPE = {"relu", "gelu", "silu", "sigmoid", "tanh", "hardtanh", "hardswish", "hardsigmoid", "leaky_relu", "elu",
+               "mish"}  # fmt: skip
+_BATCH_NORM = {"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+               "_native_batch_norm_legit_functional"}  # fmt: skip
+
+
+_CONSTRUCTORS = {"new_empty", "new_zeros", "new_ones", "new_full", "empty_like", "zeros_like", "ones_like", "full_like",
+                 "rand_like", "randn_like", "randint_like", "new_empty_strided", "empty_strided", "_local_scalar_dense",
+                 "sym_size", "sym_stride", "sym_numel", "is_nonzero"}  # fmt: skip
+_IN_PLACE_COPIES = {"copy_", "index_put_", "slice_scatter", "select_scatter", "masked_scatter_"}
+
+
+def _tensors(args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """The tensors among an operation's arguments (one level of lists: ``cat``'s)."""
+    out = []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out += [v for v in value if isinstance(v, torch.Tensor)]
+    return out
+
+
+def _shortcut(func: Any, name: str, args: Sequence[Any]) -> Any:
+    """The meta result of an operation whose shapes are plain, without running PyTorch's meta kernel
+    (batch normalisation's is a slow Python decomposition); ``None``: run the real one."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+        return None
+    if name in _SAME_SHAPE or (name.endswith("_") and name[:-1] in _SAME_SHAPE):
+        return x if name.endswith("_") else torch.empty_like(x)
+    if name in _BATCH_NORM:
+        channels = x.shape[1] if x.dim() > 1 else 0
+        training = (
+            bool(args[5])
+            if name == "native_batch_norm" and len(args) > 5
+            else name != "_native_batch_norm_legit_no_training"
+        )
+        stats = (channels,) if training else (0,)
+        extra = len(func._schema.returns) - 1
+        return (torch.empty_like(x), *(torch.empty(stats, device="meta", dtype=x.dtype) for _ in range(extra)))
+    return None
+
+
 # -- ATen arguments to convarith terms -------------------------------------------------------------------
+
+
+def _key(value: object) -> object:
+    """An argument as a hashable key (a tensor by its shape: a weight's shape is all a layer takes from it)."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape))
+    if isinstance(value, (list, tuple)):
+        return tuple(_key(v) for v in value)
+    return value
 
 
 def _ints(value: object, n: int) -> tuple[int, ...]:
@@ -538,7 +616,6 @@ def trace(
     (``dtype``: the input's, by default the first floating parameter's)."""
     if not isinstance(model, torch.nn.Module):
         raise ConvArithError("model", "must be a torch.nn.Module", type(model).__name__)
-    graph = Graph()
     shape = tuple(int(s) for s in input_shape)
     metas: dict[int, torch.Tensor] = {}
     swapped: dict[str, torch.Tensor] = {}
@@ -552,22 +629,26 @@ def trace(
         swapped[name] = meta
     if dtype is None:
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    x = torch.empty(shape, device="meta", dtype=dtype)
-    naming = _Naming(model)
-    recorder = _Recorder(graph, naming, numel)
-    recorder.mark(x, graph.add("input", "input", (), shape, source="input"))
     extra = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in extra_args]
-    try:
-        with torch.no_grad(), recorder, _WholePad(recorder):
-            out = torch.func.functional_call(model, swapped, (x, *extra), strict=False, tie_weights=True)
-    except ConvArithError:
-        raise
-    except Exception as err:  # the model's own refusal of this input (a kernel larger than its input, …)
-        lines = str(err).strip().splitlines()
-        what = lines[0][:300] if lines else type(err).__name__
-        raise ConvArithError("input_shape", f"the model refuses it ({type(err).__name__}: {what})", shape) from None
-    finally:
-        naming.close()
+    for whole_pads in (False, True):
+        graph = Graph()
+        x = torch.empty(shape, device="meta", dtype=dtype)
+        naming = _Naming(model)
+        recorder = _Recorder(graph, naming, dict(numel))
+        recorder.mark(x, graph.add("input", "input", (), shape, source="input"))
+        try:
+            with torch.no_grad(), recorder, _WholePad(recorder) if whole_pads else contextlib.nullcontext():
+                out = torch.func.functional_call(model, swapped, (x, *extra), strict=False, tie_weights=True)
+        except ConvArithError:
+            raise
+        except Exception as err:  # the model's own refusal of this input (a kernel larger than its input, …)
+            lines = str(err).strip().splitlines()
+            what = lines[0][:300] if lines else type(err).__name__
+            raise ConvArithError("input_shape", f"the model refuses it ({type(err).__name__}: {what})", shape) from None
+        finally:
+            naming.close()
+        if not recorder.assembled:
+            break  # else once more, seeing F.pad whole (its circular mode assembles a new tensor)
     leaves, _ = tree_flatten(out)
     names = [recorder.data(t) for t in leaves if isinstance(t, torch.Tensor)]
     graph.output_names = [n for n in dict.fromkeys(names) if n is not None]
