@@ -34,3 +34,4 @@ bench: install-test
 	$(BIN)/python benchmarks/reference_ops.py
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/verify_sweep.py
+	$(BIN)/python benchmarks/analysis.py
