@@ -229,3 +229,35 @@ def test_wav2vec2_feature_encoder_reads_400_samples_every_320() -> None:
     assert report.coverage is None and report.unknown_from is not None and "attention" in report.unknown_from
     unknown = [f for f in report.findings if f.code == "unknown-op"]
     assert len(unknown) == 1  # the first point beyond which fields are unknown, not every later one
+
+
+def test_real_model_definitions_trace_whole() -> None:
+    """transformers' ConvNeXt (channels-last blocks: permute, LayerNorm, Linear) and ResNet, and a
+    diffusers U-Net (attention: the point beyond which fields are unknown), from configs: every
+    output's shape is PyTorch's, and the fields are known up to attention."""
+    transformers = pytest.importorskip("transformers")
+    convnext = transformers.ConvNextModel(
+        transformers.ConvNextConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64])
+    ).eval()
+    resnet = transformers.ResNetModel(
+        transformers.ResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64], embedding_size=8)
+    ).eval()
+    for model in (convnext, resnet):
+        report = analyze(model, (1, 3, 64, 64))
+        with torch.no_grad():
+            real = model(torch.zeros(1, 3, 64, 64))
+        shapes = {tuple(t.shape) for t in real.values() if isinstance(t, torch.Tensor)}
+        assert {report[n].node.shape for n in report.outputs} == shapes
+        assert report.unknown_from is None and report.coverage == ((), ())
+        last = report[report.outputs[0]].fields[0]
+        assert isinstance(last, Periodic) and last.rate == 32
+    diffusers = pytest.importorskip("diffusers")
+    unet = diffusers.UNet2DModel(
+        sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, attention_head_dim=4,
+    ).eval()  # fmt: skip
+    report = analyze(unet, (1, 3, 16, 16), extra_args=(1,))
+    assert report[report.outputs[0]].node.shape == (1, 3, 16, 16)
+    assert report.unknown_from is not None and "attentions" in report.unknown_from
+    assert [f.code for f in report.findings].count("unknown-op") == 1
