@@ -27,7 +27,9 @@ def test_doc_examples_run(page: str) -> None:
 def test_analysis_page_examples_run() -> None:
     pytest.importorskip("torch")
     result = doctest.testfile(
-        str(ROOT / "docs/analysis.md"), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        str(ROOT / "docs/analysis.md"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
     )
     assert result.attempted > 10 and result.failed == 0
 

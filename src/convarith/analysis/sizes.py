@@ -119,15 +119,23 @@ def scan_sizes(
         raise ConvArithError("sizes", f"must hold 1 to {SIZE_LIMIT} sizes", len(sizes))
     if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
         raise ConvArithError("sizes", "must be positive integers", sizes[:5])
-    labels = input_labels(input_shape, spatial)
+    try:  # which of the model's input axes are spatial: the graph's input says (channels last included)
+        first = trace(tuple(int(v) for v in input_shape))
+        node = first[first.inputs[0]]
+        shape, layout = node.shape, node.params.get("layout")
+    except Exception:  # refused at this size: the input's own order, channels first
+        shape, layout = tuple(int(v) for v in input_shape), None
+    labels = input_labels(shape, spatial)
     dims = [d for d, label in enumerate(labels) if isinstance(label, int)]
+    if isinstance(layout, tuple):  # graph axis i is the model's input axis layout[i]
+        dims = [int(layout[d]) for d in dims]
     if axis is not None and not 0 <= axis < len(dims):
         raise ConvArithError("axis", f"must be a spatial axis of the input (0 … {len(dims) - 1})", axis)
     varied = dims if axis is None else [dims[axis]]
     checks = []
     for n, size in enumerate(sizes):
-        shape = [size if d in varied else int(v) for d, v in enumerate(input_shape)]
-        checks.append(_check(trace, shape, size, spatial, analyze_graph))
+        at = [size if d in varied else int(v) for d, v in enumerate(input_shape)]
+        checks.append(_check(trace, at, size, spatial, analyze_graph))
         if on_size is not None:
             on_size(n + 1, len(sizes))
     return SizeScan(axis, tuple(checks))

@@ -397,6 +397,110 @@ class _Recorder(TorchDispatchMode):
         self.mark(y, node)
 
 
+class _FastModules:
+    """Common leaf modules answered from convarith's own arithmetic: the output's shape from the
+    layer (refused exactly where PyTorch's rules refuse), no meta kernel and no dispatch. A module
+    whose settings this does not cover (a padding mode, a subclass) runs as it is."""
+
+    _ACTIVATIONS = ("ReLU", "ReLU6", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU",
+                    "ELU", "Mish", "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "BatchNorm1d",
+                    "BatchNorm2d", "BatchNorm3d")  # fmt: skip
+
+    def __init__(self, model: torch.nn.Module, recorder: _Recorder) -> None:
+        self.recorder = recorder
+        self.patched: list[torch.nn.Module] = []
+        for module in model.modules():
+            kind = type(module).__name__
+            if type(module).__module__.startswith("torch.nn.modules") and self._covers(module, kind):
+                module.forward = self._forward(module, kind)
+                self.patched.append(module)
+
+    @staticmethod
+    def _covers(module: torch.nn.Module, kind: str) -> bool:
+        if kind in ("Conv1d", "Conv2d", "Conv3d"):
+            return module.padding_mode == "zeros" and not isinstance(module.padding, str)
+        if kind in ("MaxPool1d", "MaxPool2d", "MaxPool3d"):
+            return not module.return_indices
+        return kind in ("AvgPool2d", "AvgPool3d", "Linear") or kind in _FastModules._ACTIVATIONS
+
+    def _forward(self, module: torch.nn.Module, kind: str) -> Callable[..., Any]:
+        original = type(module).forward
+        recorder = self.recorder
+
+        def forward(x: Any, *rest: Any, **named: Any) -> Any:
+            source = recorder.data(x)
+            if source is None or rest or named or x.device.type != "meta":
+                return original(module, x, *rest, **named)
+            out = self._answer(module, kind, x, source)
+            return original(module, x) if out is None else out
+
+        return forward
+
+    def _answer(self, module: torch.nn.Module, kind: str, x: torch.Tensor, source: str) -> torch.Tensor | None:
+        from ..rules.torch import torch_rules
+
+        recorder = self.recorder
+        shape = tuple(int(v) for v in x.shape)
+        params = sum(recorder.parameters.pop(id(p), 0) for p in module.parameters(recurse=False))
+        name = recorder.naming.name(kind)
+        if kind in self._ACTIVATIONS:
+            inplace = bool(getattr(module, "inplace", False))
+            out = x if inplace else torch.empty_like(x)
+            node = recorder.graph.add(name, "elementwise", (source,), shape, source=f"nn.{kind}", parameters=params,
+                                      what=kind)  # fmt: skip
+            recorder.mark(out, node)
+            return out
+        if kind == "Linear":
+            if shape[-1] != module.in_features:
+                return None  # PyTorch's own error
+            after = (*shape[:-1], int(getattr(module, "out_features")))  # noqa: B009 (typed as Module by torch)
+            node = recorder.graph.add(name, "linear", (source,), after, source="nn.Linear", parameters=params,
+                                      dim=len(shape) - 1, in_features=module.in_features)  # fmt: skip
+            out = torch.empty(after, device="meta", dtype=x.dtype)
+            recorder.mark(out, node)
+            return out
+        key = ("module", kind, shape[1] if len(shape) > 1 else 0, *(_key(v) for v in _settings(module)))
+        layer = recorder.layers.get(key)
+        if layer is None:
+            layer = recorder.layers[key] = _module_layer(module, kind, x)
+        if len(shape) != layer.ndim + 2 or any(f.severity == "error" for f in torch_rules(layer, shape)):
+            return None  # unbatched, or refused: PyTorch says so in its own words
+        after = tuple(layer.bind(shape).output_shape)
+        node = recorder.graph.add(name, "layer", (source,), after, source=f"nn.{kind}", parameters=params, layer=layer)
+        out = torch.empty(after, device="meta", dtype=x.dtype)
+        recorder.mark(out, node)
+        return out
+
+    def close(self) -> None:
+        for module in self.patched:
+            del module.forward
+
+
+def _settings(module: torch.nn.Module) -> tuple[object, ...]:
+    names = ("weight", "kernel_size", "stride", "padding", "dilation", "groups", "ceil_mode", "count_include_pad",
+             "divisor_override", "bias")  # fmt: skip
+    return tuple(getattr(module, n, None) if n != "bias" else getattr(module, "bias", None) is not None for n in names)
+
+
+def _module_layer(module: Any, kind: str, x: torch.Tensor) -> Layer:
+    n = int(kind[-2])
+    if kind.startswith("Conv"):
+        weight = module.weight
+        return Layer(
+            f"conv{n}d", int(weight.shape[1]) * module.groups, int(weight.shape[0]),
+            kernel_size=tuple(weight.shape[2:]), stride=module.stride, padding=module.padding,
+            dilation=module.dilation, groups=module.groups, bias=module.bias is not None,
+        )  # fmt: skip
+    if kind.startswith("MaxPool"):
+        stride = module.stride if module.stride is not None else module.kernel_size
+        return Layer(f"max_pool{n}d", kernel_size=module.kernel_size, stride=stride, padding=module.padding,
+                     dilation=module.dilation, ceil_mode=module.ceil_mode)  # fmt: skip
+    stride = module.stride if module.stride is not None else module.kernel_size
+    return Layer(f"avg_pool{n}d", kernel_size=module.kernel_size, stride=stride, padding=module.padding,
+                 ceil_mode=module.ceil_mode, count_include_pad=module.count_include_pad,
+                 divisor_override=module.divisor_override)  # fmt: skip
+
+
 class _WholePad(TorchFunctionMode):
     """``F.pad(mode="circular")`` decomposes into copies into a new tensor: record it whole instead."""
 
@@ -636,6 +740,7 @@ def trace(
         naming = _Naming(model)
         recorder = _Recorder(graph, naming, dict(numel))
         recorder.mark(x, graph.add("input", "input", (), shape, source="input"))
+        fast = _FastModules(model, recorder)
         try:
             with torch.no_grad(), recorder, _WholePad(recorder) if whole_pads else contextlib.nullcontext():
                 out = torch.func.functional_call(model, swapped, (x, *extra), strict=False, tie_weights=True)
@@ -647,6 +752,7 @@ def trace(
             raise ConvArithError("input_shape", f"the model refuses it ({type(err).__name__}: {what})", shape) from None
         finally:
             naming.close()
+            fast.close()
         if not recorder.assembled:
             break  # else once more, seeing F.pad whole (its circular mode assembles a new tensor)
     leaves, _ = tree_flatten(out)
