@@ -15,6 +15,7 @@ cells (per axis) they read, through every branch; :func:`overlap_profiles` follo
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,11 +28,21 @@ from .axes import AxisOp, Periodic
 from .maps import Resize, adaptive_axis, layer_axis, pad_axis, resize_axis, shuffle_axis, slice_axis, unshuffle_axis
 
 if TYPE_CHECKING:
-    from ..geometry.bound import AxisGeometry
+    from ..geometry.bound import AxisGeometry, BoundLayer
     from ..layer import Layer
     from .graph import Graph, Node
 
-__all__ = ["Label", "Lost", "Merged", "NodeFields", "State", "overlap_profiles", "propagate", "read_back"]
+__all__ = [
+    "Label",
+    "Lost",
+    "Merged",
+    "NodeFields",
+    "State",
+    "layer_facts",
+    "overlap_profiles",
+    "propagate",
+    "read_back",
+]
 
 
 @dataclass(frozen=True)
@@ -162,14 +173,13 @@ class _Walk:
         layer = node.layer
         assert layer is not None
         shape = node.input_shapes[0]
-        bound = layer.bind(shape)
+        bound, axis_ops, found = layer_facts(layer, tuple(shape))
         if tuple(bound.output_shape) != tuple(node.shape):
             what = f"{node.name}: the traced shape {node.shape} is not what its layer computes"
             raise ConvArithError("model", what, bound.output_shape)
         lead = len(shape) - layer.ndim
-        ops = {lead + n: _pooled(layer_axis(ax, layer.padding_mode), layer, ax, n) for n, ax in enumerate(bound.axes)}
-        result = self.spatial(node, ops)
-        result.findings += list(bound.findings())
+        result = self.spatial(node, {lead + n: op for n, op in enumerate(axis_ops)})
+        result.findings += list(found)
         return result
 
     def _pad(self, node: Node) -> NodeFields:
@@ -470,6 +480,15 @@ def _groups(labels: Sequence[Label], before: Sequence[int], after: Sequence[int]
     if i != n or j != m:
         return None
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def layer_facts(layer: Layer, shape: tuple[int, ...]) -> tuple[BoundLayer, tuple[AxisOp, ...], tuple[Finding, ...]]:
+    """A layer bound to an input, its axis maps and its findings: once per (layer, shape) — a network
+    repeats its blocks, and a size scan its layers."""
+    bound = layer.bind(shape)
+    ops = tuple(_pooled(layer_axis(ax, layer.padding_mode), layer, ax, n) for n, ax in enumerate(bound.axes))
+    return bound, ops, bound.findings()
 
 
 def _pooled(op: AxisOp, layer: Layer, ax: AxisGeometry, n: int) -> AxisOp:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConvArithError
 from ..findings import Finding, finding
 from .axes import Periodic
-from .fields import Lost, NodeFields, State, describe, overlap_profiles, propagate, read_back
+from .fields import Lost, NodeFields, State, describe, layer_facts, overlap_profiles, propagate, read_back
 
 if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
@@ -179,7 +179,7 @@ class Analysis:
             bound = None
             layer = node.layer
             if layer is not None:
-                bound = layer.bind(node.input_shapes[0])
+                bound = layer_facts(layer, tuple(node.input_shapes[0]))[0]
             upsampling = node.op in _UPSAMPLING or (layer is not None and layer.transposed) or node.name in outputs
             overlap = self._overlap(node, f, counts[node.name]) if upsampling else (None,) * len(f.states)
             found = f.findings if node.mismatch is None else self._blame(node, f.findings)

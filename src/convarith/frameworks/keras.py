@@ -240,8 +240,9 @@ def _emit_conv(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None, c_i
     if padding is None:
         if pads is None:
             raise ConvArithError("input_shape", f"is needed: Keras pads {layer.padding!r} explicitly for an input size")
-        plan.crop([(-b, -a) for b, a in pads])
+        # pad first, then crop: a crop of a whole small input beside a pad (Keras refuses it) stays legal
         plan.pad(pads)
+        plan.crop([(-b, -a) for b, a in pads])
         padding = "valid"
     named: dict[str, str] = {}
     if layer.stride != (1,) * n:
