@@ -3,8 +3,9 @@ against ``torchinfo.summary`` on the same model at 224², both in the same run.
 
 Goals (issue 9): the analysis in ≤ 0.5 s after the model is built and ≥ 10× faster than
 torchinfo; peak memory independent of the input size (nothing is allocated at the input's size).
-Each tool is timed after one warm-up call (convarith's cache of bound layers emptied before every call) (the first trace imports PyTorch's meta kernels, the
-first summary its hooks); the first call is reported too. 1 thread.
+Each tool is timed after one warm-up call (the first trace imports PyTorch's meta kernels, the
+first summary its hooks; both first calls are reported too), convarith's cache of bound layers
+emptied before every call. 1 thread.
 
     python benchmarks/analysis.py [--repeats 7]
 """
