@@ -268,7 +268,10 @@ def test_every_field_of_an_exported_model_is_the_support_of_an_input_gradient(
     chosen, size = data.draw(steps(ndim, max_steps=4))
     assume(chosen and _exportable(chosen, size))
     shape = (1, 2) + (size,) * ndim
-    path = export(build(chosen, ndim), shape, tmp_path_factory.mktemp("random") / "model.onnx")
+    try:
+        path = export(build(chosen, ndim), shape, tmp_path_factory.mktemp("random") / "model.onnx")
+    except torch.onnx.errors.SymbolicValueError:  # PyTorch's exporter lost a size it needs (an adaptive
+        assume(False)  # pool after an operation whose output it types without sizes): nothing to analyse
     report = analyze(path, shape)
     out = report.outputs[0]
     cell = tuple(data.draw(st.integers(0, n - 1)) for n in report[out].node.shape[2:])

@@ -440,6 +440,12 @@ def conv_transpose_gemm(input: Array, weight: Array, bound: BoundLayer) -> Array
     # weight (C_in, C_out/G, *k) → (G, taps·C_out/G, C_in/G): rows ordered (tap, output channel)
     wmat = weight.reshape(g, c_in_g, c_out_g, taps).transpose(0, 3, 2, 1).reshape(g, taps * c_out_g, c_in_g)
     wmat = np.ascontiguousarray(wmat)
+    # One input channel per group: W·y has an inner dimension of 1 (an outer product), which BLAS
+    # runs slowly and which materialises all the taps' columns at once. Each tap's columns are then
+    # the broadcast product w_tap ⊗ y, made per tap in a small buffer: the same products, the same
+    # order of the adds, so the same numbers.
+    outer = c_in_g == 1
+    w_taps = wmat.reshape(g, taps, c_out_g, 1) if outer else wmat
     rows, rest = in_spatial[0], in_spatial[1:]
     row_cells = flat_strides[0] if flat else math.prod(rest)
     samples, block_rows = plan(n, rows, taps * c_out * row_cells * item)
@@ -462,26 +468,40 @@ def conv_transpose_gemm(input: Array, weight: Array, bound: BoundLayer) -> Array
             for r0 in range(0, rows, block_rows):
                 r = min(block_rows, rows - r0)
                 q0, q = r0 * flat_strides[0], (r - 1) * flat_strides[0] + tail
-                res = scratch.empty("res", (b, g, taps * c_out_g, q))
-                np.matmul(wmat, grid_g[..., q0 : q0 + q], out=res)
-                cols = res.reshape(b, g, taps, c_out_g, q)
-                for t, offset in enumerate(offsets):
-                    acc_flat[..., q0 + offset : q0 + offset + q] += cols[:, :, t]
+                if outer:  # each tap's columns as a broadcast product, one tap at a time
+                    tmp = scratch.empty("tap", (b, g, c_out_g, q))
+                    for t, offset in enumerate(offsets):
+                        np.multiply(w_taps[:, t], grid_g[..., q0 : q0 + q], out=tmp)
+                        acc_flat[..., q0 + offset : q0 + offset + q] += tmp
+                else:
+                    res = scratch.empty("res", (b, g, taps * c_out_g, q))
+                    np.matmul(wmat, grid_g[..., q0 : q0 + q], out=res)
+                    cols = res.reshape(b, g, taps, c_out_g, q)
+                    for t, offset in enumerate(offsets):
+                        acc_flat[..., q0 + offset : q0 + offset + q] += cols[:, :, t]
         else:
             for r0 in range(0, rows, block_rows):
                 r = min(block_rows, rows - r0)
                 block = yb[:, :, r0 : r0 + r].reshape(b, g, c_in_g, -1)
-                res = scratch.empty("res", (b, g, taps * c_out_g, block.shape[-1]))
-                np.matmul(wmat, block, out=res)
-                cols = res.reshape(b, g, *kernel, c_out_g, r, *rest)
                 starts, sizes = (r0 * stride[0], *(0,) * (nd - 1)), (r, *rest)
-                for tap in np.ndindex(*kernel):
+                if outer:
+                    source = block.reshape(b, g, 1, r, *rest)
+                    tmp = scratch.empty("tap", (b, g, c_out_g, r, *rest))
+                else:
+                    res = scratch.empty("res", (b, g, taps * c_out_g, block.shape[-1]))
+                    np.matmul(wmat, block, out=res)
+                    cols = res.reshape(b, g, *kernel, c_out_g, r, *rest)
+                for i, tap in enumerate(np.ndindex(*kernel)):
                     # input cell j of this block lands on output cell start + j·s + t·d
                     region = tuple(
                         slice(st + t * d, st + t * d + (m - 1) * s + 1, s)
                         for st, t, d, m, s in zip(starts, tap, dilation, sizes, stride, strict=True)
                     )
-                    acc[(slice(None),) * 3 + region] += cols[(slice(None), slice(None), *tap)]
+                    if outer:
+                        np.multiply(w_taps[:, i].reshape(g, c_out_g, *(1,) * nd), source, out=tmp)
+                        acc[(slice(None),) * 3 + region] += tmp
+                    else:
+                        acc[(slice(None),) * 3 + region] += cols[(slice(None), slice(None), *tap)]
         _crop(acc.reshape(b, c_out, *full), bound, out[n0 : n0 + b])
     return out
 

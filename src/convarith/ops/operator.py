@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -180,6 +181,74 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
                 return self.matvec(x)
             return self.matmat(x)
         return super().dot(x)
+
+    def to_pylops(self) -> Any:
+        """This operator as a PyLops linear operator, for PyLops' solvers, stacks and products.
+
+        PyLops is imported here only (``pip install 'convarith[pylops]'``); the rest of convarith
+        does not need it. The returned operator runs this operator's own kernels: its forward is
+        :meth:`matvec`, its adjoint :meth:`rmatvec` (exact), and a matrix of columns is applied as
+        one batch. ``dims`` and ``dimsd`` are :attr:`input_shape` and :attr:`output_shape`, so
+        ``Op @ x`` takes an array of ``input_shape`` and returns one of ``output_shape``, and
+        ``Op.H @ y`` the other way; flat vectors stay flat.
+
+        Returns
+        -------
+        pylops.LinearOperator
+            Shape :attr:`shape`, dtype :attr:`dtype` (float32 or float64), ``explicit=False``,
+            ``clinear=True`` (a complex vector is applied to its real and imaginary parts); the
+            convarith operator is its ``conv`` attribute.
+
+        Raises
+        ------
+        ConvArithError
+            When PyLops is not installed.
+
+        Examples
+        --------
+        With PyLops installed (not run as a doctest, PyLops being optional)::
+
+            import numpy as np
+            from pylops.optimization.basic import cgls
+            A = conv_operator("conv2d", np.ones((1, 1, 3, 3)) / 9, (1, 32, 32), padding=1)
+            Op = A.to_pylops()            # dims (1, 32, 32), dimsd (1, 32, 32)
+            y = Op @ np.ones((1, 32, 32))  # N-d in, N-d out
+            x = cgls(Op, y.ravel(), niter=50)[0].reshape(Op.dims)
+        """
+        try:
+            base: Any = importlib.import_module("pylops").LinearOperator  # optional, untyped
+        except ImportError:
+            raise ConvArithError("pylops", "is not installed: pip install 'convarith[pylops]'") from None
+        conv = self
+
+        class PyLopsConvOperator(base):  # type: ignore[misc]
+            """A :class:`ConvOperator` seen by PyLops: convarith's forward and exact adjoint."""
+
+            def __init__(self) -> None:
+                super().__init__(
+                    dtype=conv.dtype,
+                    shape=conv.shape,
+                    dims=conv.input_shape,
+                    dimsd=conv.output_shape,
+                    clinear=True,
+                    explicit=False,
+                    name="C",
+                )
+                self.conv = conv
+
+            def _matvec(self, x: npt.NDArray[np.generic]) -> kernels.Array:
+                return conv._matvec(x)
+
+            def _rmatvec(self, x: npt.NDArray[np.generic]) -> kernels.Array:
+                return conv._rmatvec(x)
+
+            def _matmat(self, X: npt.NDArray[np.generic]) -> kernels.Array:
+                return conv._matmat(np.asarray(X))
+
+            def _rmatmat(self, X: npt.NDArray[np.generic]) -> kernels.Array:
+                return conv._rmatmat(np.asarray(X))
+
+        return PyLopsConvOperator()
 
     def __repr__(self) -> str:
         return f"<ConvOperator {self.layer.caption()} {self.output_shape}×{self.input_shape} {self.dtype}>"
