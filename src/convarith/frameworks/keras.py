@@ -237,6 +237,9 @@ def _emit_conv(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None, c_i
         pads = None  # 'same' at a stride, no input: Keras' 'same' is exactly that policy
     spatial = layer.bind(input_shape).input_spatial if input_shape is not None else None
     padding = direct_padding(layer, pads, spatial)
+    depthwise = layer.groups == c_in and max(layer.stride) > 1 and max(layer.dilation) > 1
+    if padding == "causal" and depthwise:  # DepthwiseConv1D takes no 'causal': its pads written out
+        padding = None
     if padding is None:
         if pads is None:
             raise ConvArithError("input_shape", f"is needed: Keras pads {layer.padding!r} explicitly for an input size")
@@ -252,7 +255,6 @@ def _emit_conv(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None, c_i
     if layer.dilation != (1,) * n:
         named["dilation_rate"] = short(layer.dilation)
     bias = f"np.zeros({c_out}) if b is None else b" if layer.bias else None
-    depthwise = layer.groups == c_in and max(layer.stride) > 1 and max(layer.dilation) > 1
     if depthwise:
         m = c_out // c_in
         if m != 1:
