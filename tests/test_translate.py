@@ -41,8 +41,12 @@ def _accepted(bound: BoundLayer, *frameworks: str) -> bool:
     ).bind((1, 1, 1, 1, 1)),
     seed=0,
 )
-# found by the 20,000-case sweep: DepthwiseConv1D (Keras' stride with dilation) takes no 'causal'
+# found by the 20,000-case sweep: DepthwiseConv1D (Keras' stride with dilation) takes no 'causal'; a pool's
+# crop of a whole 1-cell input before its padding
 @example(bound=Layer("conv1d", 1, 1, kernel_size=2, stride=2, padding="causal", dilation=3).bind((1, 1, 1)), seed=0)
+@example(
+    bound=Layer("avg_pool2d", kernel_size=1, stride=(1, 3), padding=(0, 1), ceil_mode=True).bind((1, 1, 1, 1)), seed=0
+)
 def test_torch_to_x_to_torch_is_exact(target: str, bound: BoundLayer, seed: int) -> None:
     """A PyTorch layer written in X computes its values; where X holds it in one layer or call, that
     reads back as a layer which, written in PyTorch again, computes PyTorch's values exactly (to

@@ -391,7 +391,7 @@ def _emit_pool(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None) -> 
         pads, overhang = bound.pads, [ax.last_window_end if layer.ceil_mode else 0 for ax in bound.axes]
     plan.channels = bound.in_channels if bound is not None else layer.in_channels
     ends = [(b, a + o) for (b, a), o in zip(pads, overhang, strict=True)]
-    plan.crop([(-b, -a) for b, a in ends])
+    cut = [(-b, -a) for b, a in ends]  # cropped after the padding: a crop of a whole small input is refused
     reach = [(max(b, 0), max(a, 0)) for b, a in ends]
     named["padding"] = "'valid'"
     core = _conv_call(cls, [short(layer.kernel_size)], named)
@@ -400,6 +400,7 @@ def _emit_pool(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None) -> 
             full = str(((0, 0), *reach, (0, 0)))
             plan.stages.append(("op", f"keras.ops.pad(t, {full}, constant_values=-np.inf)"))
             plan.steps.append(f"keras.ops.pad(x, {full}, constant_values=-inf)")
+            plan.crop(cut)
             plan.layer("core", core)
             # TensorFlow's MaxPool gives the lowest finite value for a window of -inf alone
             # (docs/pitfalls.md#tf-max-pool-lowest): map it back
@@ -409,9 +410,11 @@ def _emit_pool(plan: _Plan, layer: Layer, input_shape: Sequence[int] | None) -> 
             )
             plan.steps.append("-inf where the backend gives the lowest finite value")
             return
+        plan.crop(cut)
         plan.layer("core", core)
         return
     plan.pad(reach)
+    plan.crop(cut)
     plan.layer("core", core)
     include = layer.count_include_pad and not any(overhang) and layer.divisor_override is None
     if include:
