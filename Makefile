@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= tour-output
 
-.PHONY: install-run install-test tour test lint bench
+.PHONY: install-run install-test browser tour test lint bench
+# apt-get needs root: CI runs as root, elsewhere sudo asks
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +15,12 @@ $(BIN)/python:
 install-run: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[torch,pictures]'
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python browser
 	$(BIN)/pip install --quiet -e '.[test]'
+
+# the explorer's tests drive Debian's chromium through Playwright (`playwright install` cannot download here)
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
 tour: install-run
 	$(BIN)/convarith tour --out $(OUT)

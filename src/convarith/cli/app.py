@@ -20,6 +20,7 @@ from .verbs_analysis import analyze
 from .verbs_frameworks import check, translate, verify
 from .verbs_geometry import explain, matrix, shape, solve
 from .verbs_pictures import animate, draw_matrix, gallery, tour
+from .verbs_web import serve
 
 __all__ = ["app", "main"]
 
@@ -107,6 +108,7 @@ app.command()(translate)
 app.command()(check)
 app.command()(verify)
 app.command()(analyze)
+app.command()(serve)
 
 
 def main() -> None:

@@ -146,9 +146,7 @@ class Grid:
         return best
 
     def source(self, cell: Sequence[int]) -> tuple[int, ...] | None:
-        """The layer's cell this drawn cell holds, or ``None`` for zeros, padding and crops."""
-        if self.kind(cell) in ("crop", "overhang", "zero", "extra"):
-            return None
+        """The layer's cell this drawn cell holds (a folded pad holds one), or ``None`` (zeros, zero padding, crops)."""
         src = tuple(axis.source[g] for axis, g in zip(self.axes, cell, strict=True))
         return None if min(src) < 0 else src
 
@@ -159,6 +157,32 @@ class Grid:
     def cells(self) -> Iterator[tuple[int, ...]]:
         """Every spatial position, row-major."""
         return itertools.product(*(range(len(axis)) for axis in self.axes))
+
+    def kind_ranks(self) -> npt.NDArray[np.int64]:
+        """:data:`KIND_PRIORITY` of every cell at once (the array form of :meth:`kind`), row-major."""
+        import numpy as np
+
+        ranks = np.zeros(self.shape, dtype=np.int64)
+        for n, axis in enumerate(self.axes):
+            along = np.array([KIND_PRIORITY[k] for k in axis.kinds], dtype=np.int64)
+            ranks = np.maximum(ranks, along.reshape([-1 if m == n else 1 for m in range(len(self.axes))]))
+        return ranks
+
+    def source_index(self, sizes: Sequence[int]) -> npt.NDArray[np.int64]:
+        """The row-major index (on a grid of ``sizes``) of the layer's cell each drawn cell holds, ``-1`` for none.
+
+        The array form of :meth:`source`, for a whole grid at once.
+        """
+        import numpy as np
+
+        index = np.zeros(self.shape, dtype=np.int64)
+        missing = np.zeros(self.shape, dtype=bool)
+        for n, (axis, size) in enumerate(zip(self.axes, sizes, strict=True)):
+            shape = [-1 if m == n else 1 for m in range(len(self.axes))]
+            along = np.array(axis.source, dtype=np.int64).reshape(shape)
+            index = index * size + along
+            missing |= along < 0
+        return np.where(missing, -1, index)
 
     def kinds_present(self) -> set[str]:
         """The kinds that occur (the product of the axes' kinds, by priority)."""
@@ -446,6 +470,30 @@ class FrameSequence(Sequence[Frame]):
             channels = range(group * self._cig, (group + 1) * self._cig)
         return Window(channel, cell, channels, cells)
 
+    @property
+    def per_channel(self) -> int:
+        """Frames per outer channel: frame ``c·per_channel + p`` is window position ``p`` of channel ``c``."""
+        return self._per_channel
+
+    def window_arrays(self, shape: Sequence[int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Every window at once, the array form of :meth:`window` and :meth:`taps`.
+
+        ``cells[p, t]`` is the row-major index, on the drawn grid of ``shape``, of tap ``t`` of the
+        window at position ``p`` (the same on every channel); ``kernel[t]`` the row-major index of the
+        spatial weight tap used there (rotated by 180° in the guide's view of a transposed convolution).
+        """
+        import numpy as np
+
+        n = len(self._spatial)
+        positions = np.indices(self._spatial).reshape(n, -1).T
+        offsets = np.array(self._offsets, dtype=np.int64).reshape(-1, n)
+        cells = positions[:, None, :] * np.array(self._stride) + offsets[None, :, :]
+        flat = np.ravel_multi_index(tuple(np.moveaxis(cells, -1, 0)), tuple(shape))
+        used = self._flipped if (self._guide and not self._pooling) else self._taps
+        kernel_size = self._bound.layer.kernel_size
+        kernel = np.ravel_multi_index(tuple(np.array(used, dtype=np.int64).reshape(-1, n).T), kernel_size)
+        return np.asarray(flat, dtype=np.int64), np.asarray(kernel, dtype=np.int64)
+
     def windows(self) -> Iterator[Window]:
         """Every frame in compact form, in order."""
         return (self.window(n) for n in range(len(self)))
@@ -519,25 +567,22 @@ def _as_array(name: str, value: object, shape: tuple[int, ...], short: tuple[int
 
 
 def _lower_values(anim: Animation, x: FloatArray) -> FloatArray:
+    """The input as drawn: the layer's cells where the grid holds them, zeros in padding and inserted
+    cells (``-inf`` in max-pooling padding), ``nan`` on crops and overhang."""
     import numpy as np
 
     lower = anim.lower
     if anim.view == "scatter":
         return x.copy()
+    source = lower.source_index(anim.bound.input_spatial).ravel()
+    ranks = lower.kind_ranks().ravel()
     fill = -np.inf if anim.bound.kind == "max_pool" else 0.0
-    values = np.full((lower.channels, *lower.shape), np.nan)
-    for cell in lower.cells():
-        kind = lower.kind(cell)
-        if kind in ("crop", "overhang"):
-            continue
-        src = lower.source(cell)
-        index: tuple[slice | int, ...] = (slice(None), *cell)
-        if src is None:
-            values[index] = fill if kind == "pad" else 0.0
-        else:
-            source: tuple[slice | int, ...] = (slice(None), *src)
-            values[index] = x[source]
-    return values
+    values = np.where(ranks == KIND_PRIORITY["pad"], fill, 0.0)
+    values = np.where(np.isin(ranks, [KIND_PRIORITY["crop"], KIND_PRIORITY["overhang"]]), np.nan, values)
+    values = np.broadcast_to(values, (lower.channels, values.size)).copy()
+    held = source >= 0
+    values[:, held] = x.reshape(lower.channels, -1)[:, source[held]]
+    return values.reshape(lower.channels, *lower.shape)
 
 
 def _values(anim: Animation, seed: int, input_values: object | None, kernel_values: object | None) -> Values:
@@ -567,76 +612,61 @@ def _values(anim: Animation, seed: int, input_values: object | None, kernel_valu
     return Values(x, weight, lower_values, out, tuple(frame_values), tuple(partials))
 
 
-def _flat(grid: Grid, cells: Sequence[tuple[int, ...]]) -> list[int]:
-    """Row-major spatial indices of drawn cells."""
-    shape = grid.shape
-    result = []
-    for cell in cells:
-        flat = 0
-        for size, g in zip(shape, cell, strict=True):
-            flat = flat * size + g
-        result.append(flat)
-    return result
-
-
 def _run(
     anim: Animation, x: FloatArray, weight: FloatArray | None, lower_values: FloatArray
 ) -> tuple[list[float], list[tuple[float, ...]], FloatArray]:
-    """Every frame's value (and the scatter view's running sums), one window at a time."""
+    """Every frame's value (and the scatter view's running sums), all windows of a channel at once."""
     import numpy as np
 
-    bound, frames, upper = anim.bound, anim.frames, anim.upper
-    frame_values: list[float] = []
-    partials: list[tuple[float, ...]] = []
-    taps = math.prod(bound.layer.kernel_size)
-    if anim.view == "scatter":
+    bound, frames = anim.bound, anim.frames
+    per = frames.per_channel
+    grid = anim.upper if anim.view == "scatter" else anim.lower
+    cells, _ = frames.window_arrays(grid.shape)  # (positions, taps) on the grid the windows cover
+    taps = cells.shape[1]
+    outer = [frames.window(c * per) for c in range(len(frames) // per)]
+    if anim.view == "scatter":  # one frame at a time: each frame's running sums depend on the frames before it
         assert weight is not None
-        out = np.zeros((upper.channels, math.prod(upper.shape)))
-        for w in frames.windows():
-            value = float(x[(w.channel, *w.cell)])
+        out = np.zeros((grid.channels, math.prod(grid.shape)))
+        frame_values: list[float] = []
+        partials: list[tuple[float, ...]] = []
+        for f in range(len(frames)):
+            c, p = divmod(f, per)
+            w = outer[c]
+            value = float(x.reshape(len(outer), per)[c, p])
             frame_values.append(value)
-            idx = _flat(upper, w.cells)
             rows = slice(w.channels.start, w.channels.stop)
-            kernel = weight[w.channel].reshape(len(w.channels), taps)
-            block = out[rows][:, idx] + value * kernel
-            out[rows, idx] = block
+            block = out[rows][:, cells[p]] + value * weight[c].reshape(len(w.channels), taps)
+            out[rows, cells[p]] = block
             partials.append(tuple(block.ravel().tolist()))
-        result = out.reshape(upper.channels, *upper.shape)
-        for cell in upper.cells():
-            if upper.kind(cell) == "crop":
-                cropped: tuple[slice | int, ...] = (slice(None), *cell)
-                result[cropped] = np.nan
-        return frame_values, partials, result
-    lower = anim.lower
-    flat_values = lower_values.reshape(lower.channels, -1)
+        crop = grid.kind_ranks().ravel() == KIND_PRIORITY["crop"]
+        out[:, crop] = np.nan
+        return frame_values, partials, out.reshape(grid.channels, *grid.shape)
+    flat_values = lower_values.reshape(anim.lower.channels, -1)
     kind = bound.layer.kind
-    counted = ("input", "pad") if bound.layer.count_include_pad else ("input",)
-    out = np.full((upper.channels, *upper.shape), np.nan)
-    for w in frames.windows():
-        idx = _flat(lower, w.cells)
-        cells = flat_values[w.channels.start : w.channels.stop][:, idx]
+    out = np.full((anim.upper.channels, per), np.nan)
+    for c, w in enumerate(outer):
+        window = flat_values[w.channels.start : w.channels.stop][:, cells]  # (channels, positions, taps)
         if kind == "max_pool":
-            real = cells[~np.isnan(cells)]
-            value = float(real.max()) if real.size else -math.inf
+            real = np.where(np.isnan(window[0]), -np.inf, window[0])
+            out[c] = real.max(axis=1)
         elif kind == "avg_pool":
-            total = float(np.nansum(cells))
+            total = np.nansum(window[0], axis=1)
             if bound.layer.divisor_override is not None:
-                value = total / bound.layer.divisor_override
+                out[c] = total / bound.layer.divisor_override
             else:
-                count = sum(lower.kind(c) in counted for c in w.cells)
-                value = total / count if count else math.nan
+                counted = [KIND_PRIORITY["input"]] + ([KIND_PRIORITY["pad"]] if bound.layer.count_include_pad else [])
+                count = np.isin(anim.lower.kind_ranks().ravel(), counted)[cells].sum(axis=1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[c] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
         else:
             assert weight is not None
             if anim.guide_view:
-                group_size = bound.out_channels // bound.layer.groups
-                local = w.channel % group_size
+                local = w.channel % (bound.out_channels // bound.layer.groups)
                 kernel = weight[w.channels.start : w.channels.stop, local].reshape(len(w.channels), taps)[:, ::-1]
             else:
                 kernel = weight[w.channel].reshape(len(w.channels), taps)
-            value = float((cells * kernel).sum())
-        frame_values.append(value)
-        out[(w.channel, *w.cell)] = value
-    return frame_values, partials, out
+            out[c] = np.einsum("cpt,ct->p", window, kernel)
+    return out.ravel().tolist(), [], out.reshape(anim.upper.channels, *anim.upper.shape)
 
 
 # -- the one entry point ----------------------------------------------------------------------------

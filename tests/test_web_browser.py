@@ -1,0 +1,272 @@
+"""The explorer in a real browser (Debian's chromium driven by Playwright), checked against PyTorch and C.
+
+Each test acts as a user would — loads a URL, types in a field, clicks a cell, reads the code
+panel — and compares what the page then shows with PyTorch's result and with rows and columns of
+the matrix C from :func:`convarith.conv_matrix`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from convarith import Layer
+from convarith.ops.matrix import conv_matrix
+from convarith.web.app import Server
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"  # Debian's package: `playwright install` cannot download browsers here
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    server = Server("127.0.0.1", 0)
+    yield server.start()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A browser tab on the explorer, recording server errors and script errors."""
+
+    def __init__(self, browser: Any, url: str, state: str) -> None:
+        self.tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.problems: list[str] = []
+        self.tab.on("pageerror", lambda err: self.problems.append(f"script error: {err}"))
+        self.tab.on("console", self._console)
+        self.tab.on("response", lambda r: self.problems.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+        self.tab.goto(url + "#" + state)
+        self.tab.wait_for_selector(".cx[data-ready]")
+
+    def _console(self, message: Any) -> None:
+        # a refusal is a 400 answer by design (the page shows its message); anything else is a problem
+        if message.type == "error" and "status of 400" not in message.text:
+            self.problems.append(message.text)
+
+    def after(self, action: Any) -> None:
+        """Do something that asks the server again, and wait for the page to draw the answer."""
+        before = self.tab.get_attribute("#explorer", "data-ready")
+        action()
+        # polled from here: the page's Content-Security-Policy forbids the string evaluation wait_for_function uses
+        for _ in range(500):
+            if self.tab.get_attribute("#explorer", "data-ready") != before:
+                return
+            self.tab.wait_for_timeout(10)
+        raise AssertionError("the page did not redraw")
+
+    def field(self, param: str, axis: int | None = None) -> Any:
+        selector = f"[data-param='{param}']" + ("" if axis is None else f"[data-axis='{axis}']")
+        return self.tab.locator(f".cx-form {selector}").first
+
+    def set_field(self, param: str, axis: int | None, value: object) -> None:
+        self.after(lambda: (self.field(param, axis).fill(str(value)), self.field(param, axis).press("Tab")))
+
+    def texts(self, grid: str, channel: int = 0) -> dict[int, str]:
+        """The numbers shown on a grid's cells of one channel: drawn index → text."""
+        got = self.tab.eval_on_selector_all(
+            f"text.cx-value[data-grid='{grid}'][data-ch='{channel}']", "ns => ns.map(n => [n.dataset.i, n.textContent])"
+        )
+        return {int(i): t for i, t in got}
+
+    def cells(self, grid: str, css: str) -> list[int]:
+        got = self.tab.eval_on_selector_all(f"rect[data-grid='{grid}']{css}", "ns => ns.map(n => n.dataset.i)")
+        return sorted(int(i) for i in got)
+
+    def output_shape(self) -> list[int]:
+        return [int(v) for v in self.tab.get_attribute(".cx-out", "data-shape").split("x")]
+
+
+def number(text: str) -> float:
+    return float(text.replace("−", "-"))
+
+
+def test_numbers_the_page_shows_are_pytorch_s(browser: Any, url: str) -> None:
+    page = Page(browser, url, "op=conv2d&input_shape=6,7&kernel_size=3,3&stride=2,2&padding=1:1,1:1&numeric=1&seed=5")
+    page.set_field("kernel_size", 1, 2)  # the user types W's kernel size
+    assert page.output_shape() == [1, 1, 3, 4]
+    page.tab.get_by_role("button", name="last frame").click()
+    kinds = page.tab.eval_on_selector_all("rect[data-grid='lower'][data-ch='0']", "ns => ns.map(n => n.classList[1])")
+    lower = page.texts("lower")
+    x = torch.tensor([number(lower[i]) for i, k in enumerate(kinds) if k == "k-i"], dtype=torch.float64)
+    kernel = page.texts("kernel")
+    w = torch.tensor([number(kernel[i]) for i in sorted(kernel)], dtype=torch.float64).reshape(1, 1, 3, 2)
+    want = F.conv2d(x.reshape(1, 1, 6, 7), w, stride=2, padding=1)[0, 0]
+    shown = page.texts("upper")
+    got = torch.tensor([number(shown[i]) for i in sorted(shown)], dtype=torch.float64).reshape(3, 4)
+    torch.testing.assert_close(got, want)
+    assert x.abs().sum() > 0 and w.abs().sum() > 0  # not a vacuous all-zero comparison
+    assert not page.problems, page.problems
+
+
+def layer_of(state: str) -> tuple[Layer, tuple[int, ...]]:
+    """The layer a test's URL state describes (written here independently of the page's own reading)."""
+    params = dict(kv.split("=") for kv in state.split("&"))
+    ints = lambda key, default: tuple(int(v) for v in params.get(key, default).split(","))
+    pads = [tuple(int(v) for v in pair.split(":")) for pair in params.get("padding", "0:0,0:0").split(",")]
+    layer = Layer(
+        params["op"], 1, 1, kernel_size=ints("kernel_size", "1,1"), stride=ints("stride", "1,1"),
+        dilation=ints("dilation", "1,1"), padding=pads, output_padding=ints("output_padding", "0,0"),
+    )  # fmt: skip
+    return layer, (1, 1, *ints("input_shape", "5,5"))
+
+
+TRANSPOSED = "op=conv_transpose2d&input_shape=3,4&kernel_size=3,3&stride=2,2&padding=1:1,1:1&output_padding=1,0"
+
+
+@pytest.mark.parametrize(
+    "state", ["op=conv2d&input_shape=5,6&kernel_size=3,2&stride=2,1&dilation=1,2&padding=1:1,0:2", TRANSPOSED]
+)
+def test_highlights_are_rows_and_columns_of_c(browser: Any, url: str, state: str) -> None:
+    page = Page(browser, url, state)
+    layer, shape = layer_of(state)
+    bound = layer.bind(shape)
+    c = conv_matrix(bound, np.ones(bound.weight_shape), format="dense") != 0
+    drawn = page.cells("lower", ".k-i")  # drawn positions of the input cells: row-major, the input's order
+    assert len(drawn) == math.prod(bound.input_spatial)
+    position = {d: n for n, d in enumerate(drawn)}
+    for row in (0, c.shape[0] // 2, c.shape[0] - 1):
+        page.tab.locator(f"rect[data-grid='upper'][data-i='{row}']").click()  # pin an output cell
+        columns = [position[d] for d in page.cells("lower", ".cx-hl") if d in position]
+        assert sorted(columns) == list(np.flatnonzero(c[row])), row
+        page.tab.locator(f"rect[data-grid='upper'][data-i='{row}']").click()  # unpin
+    for column in (0, c.shape[1] // 2, c.shape[1] - 1):
+        page.tab.locator(f"rect[data-grid='lower'][data-i='{drawn[column]}']").hover()
+        assert page.cells("upper", ".cx-reach") == list(np.flatnonzero(c[:, column])), column
+    assert not page.problems, page.problems
+
+
+def test_the_scatter_view_counts_the_overlap_of_c(browser: Any, url: str) -> None:
+    page = Page(browser, url, TRANSPOSED)
+    page.after(lambda: page.tab.select_option("select.cx-view", "scatter"))
+    layer, shape = layer_of(TRANSPOSED)
+    bound = layer.bind(shape)
+    taps_per_output = (conv_matrix(bound, np.ones(bound.weight_shape), format="dense") != 0).sum(axis=1)
+    kinds = page.tab.eval_on_selector_all("rect[data-grid='upper'][data-ch='0']", "ns => ns.map(n => n.classList[1])")
+    counts = page.texts("upper")
+    shown = [int(counts[i]) for i, k in enumerate(kinds) if k in ("k-o", "k-e")]  # the output cells, in order
+    assert shown == taps_per_output.tolist()
+    assert len(set(shown)) > 1  # uneven: the checkerboard this layer is known for
+    assert not page.problems, page.problems
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax", "onnx"])
+def test_the_code_panel_s_code_runs_and_reproduces_the_page(browser: Any, url: str, framework: str) -> None:
+    state = "op=conv2d&input_shape=5,6&in_channels=2&out_channels=2&kernel_size=3,2&stride=2,1&padding=1:2,0:1"
+    page = Page(browser, url, state + "&numeric=1&seed=7")
+    page.tab.locator(f".cx-code-tabs [data-code='{framework}']").click()
+    code = page.tab.locator(".cx-source").inner_text()
+    weight = _page_weight(page, (2, 2, 3, 2))
+    page.tab.get_by_role("button", name="last frame").click()
+    x = _grid_values(page, "lower", "k-i", 2).reshape(1, 2, 5, 6)
+    y = _grid_values(page, "upper", "k-o", 2)
+    assert np.abs(x).sum() > 0 and np.abs(weight).sum() > 0 and np.abs(y).sum() > 0
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"<{framework} code from the page>", "exec"), namespace)
+    made = namespace["make"](weight)
+    if framework == "torch":
+        got = made(torch.from_numpy(x)).detach().numpy()
+    elif framework == "jax":
+        got = np.asarray(made(x))
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(made.SerializeToString(), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"x": x.astype(np.float32)})[0]
+    np.testing.assert_allclose(got.reshape(y.shape), y, atol=1e-4)
+    assert not page.problems, page.problems
+
+
+def _grid_values(page: Page, grid: str, kind: str, channels: int) -> np.ndarray:
+    """The numbers shown on a grid's cells of one kind, every channel, in row-major order."""
+    got = page.tab.eval_on_selector_all(
+        f"text.cx-value[data-grid='{grid}']",
+        "ns => ns.map(n => [n.dataset.ch, n.dataset.i, n.textContent])",
+    )
+    kinds = page.tab.eval_on_selector_all(
+        f"rect[data-grid='{grid}']", "ns => ns.map(n => [n.dataset.ch, n.dataset.i, n.classList[1]])"
+    )
+    wanted = {(ch, i) for ch, i, k in kinds if k == kind}
+    rows = sorted((int(ch), int(i), number(t)) for ch, i, t in got if (ch, i) in wanted)
+    assert len({ch for ch, _, _ in rows}) == channels
+    return np.array([v for _, _, v in rows])
+
+
+def _page_weight(page: Page, shape: tuple[int, ...]) -> np.ndarray:
+    """The kernel the page shows, moving to a frame of every output channel (its kernels: one panel per input)."""
+    weight = np.zeros(shape)
+    out_cells = int(np.prod(page.output_shape()[2:]))
+    for o in range(shape[0]):
+        page.tab.locator("input.cx-scrub").fill(str(o * out_cells))
+        for i in range(shape[1]):
+            kernel = page.texts("kernel", i)
+            weight[o, i] = np.array([number(kernel[t]) for t in sorted(kernel)]).reshape(shape[2:])
+    return weight
+
+
+def test_the_url_holds_the_whole_state(browser: Any, url: str) -> None:
+    page = Page(browser, url, "op=conv1d&input_shape=9&kernel_size=4&stride=2&padding=2:1&framework=onnx")
+    assert page.output_shape() == [1, 1, 5]
+    page.set_field("dilation", 0, 2)
+    assert page.output_shape() == [1, 1, 3]
+    shared = page.tab.url
+    assert "dilation=2" in shared and "framework=onnx" in shared
+    other = Page(browser, url, shared.split("#", 1)[1])  # a colleague opens the shared link
+    assert other.output_shape() == [1, 1, 3]
+    assert other.field("dilation", 0).input_value() == "2"
+    assert other.field("padding", 0).input_value() == "2"
+    assert other.tab.locator(".cx-frameworks .cx-on").inner_text() == "ONNX"
+    assert not page.problems and not other.problems
+
+
+def test_bad_input_gets_one_clear_line_and_no_server_error(browser: Any, url: str) -> None:
+    page = Page(browser, url, "op=conv2d&input_shape=5,5&kernel_size=3,3")
+    page.set_field("kernel_size", 0, 0)
+    banner = page.tab.locator(".cx-banner")
+    assert banner.is_visible()
+    assert banner.inner_text() == "kernel_size: each value must be 1 … 16; got 0"
+    assert "cx-bad" in (page.field("kernel_size", 0).get_attribute("class") or "")
+    page.set_field("kernel_size", 0, 7)  # bigger than the padded input: the geometry's own refusal
+    assert "input_shape" in banner.inner_text() and banner.is_visible()
+    page.set_field("kernel_size", 0, 2)
+    assert not banner.is_visible() and page.output_shape() == [1, 1, 4, 3]
+    page.after(lambda: page.tab.goto(url + "#op=conv2d&input_shape=5,x&kernel_size=3,3"))
+    assert "input_shape" in banner.inner_text()
+    assert not page.problems, page.problems
+
+
+def test_each_framework_s_words_and_refusals(browser: Any, url: str) -> None:
+    page = Page(browser, url, "op=conv2d&input_shape=6,6&kernel_size=3,3&stride=2,2&padding=1:2,0:0")
+    assert page.tab.locator(".cx-framework-says [data-code='inexpressible-padding']").count() == 1
+    page.after(lambda: page.tab.locator(".cx-frameworks [data-framework='keras']").click())
+    assert page.tab.locator(".cx-framework-says [data-code='needs-workaround']").count() == 1
+    options = page.tab.locator("select.cx-policy option").all_inner_texts()
+    assert "'same'" in options and "'causal'" in options
+    assert "strides" in page.tab.locator(".cx-params").inner_text()
+    page.after(lambda: page.tab.select_option("select.cx-policy", "same_tf"))
+    assert page.output_shape() == [1, 1, 3, 3]
+    assert "ZeroPadding2D" not in page.tab.locator(".cx-code").inner_text()
+    assert not page.problems, page.problems
+
+
+def test_the_solver_applies_a_layer(browser: Any, url: str) -> None:
+    page = Page(browser, url, "op=conv_transpose2d&input_shape=8,8&kernel_size=3,3")
+    page.tab.locator(".cx-solve-from").fill("16")
+    page.tab.locator(".cx-solve-to").fill("32")
+    page.tab.locator("button.cx-solve").click()
+    page.tab.wait_for_selector("button.cx-apply")
+    page.after(lambda: page.tab.locator("button.cx-apply").first.click())
+    assert page.output_shape() == [1, 1, 32, 32]
+    assert not page.problems, page.problems
