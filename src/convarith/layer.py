@@ -477,6 +477,26 @@ class Layer:
         op = params.pop("op")
         return cls(cast(str, op), **params)  # type: ignore[arg-type]
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the call and a table of the per-axis parameters."""
+        from html import escape
+
+        rows: list[tuple[str, Sequence[object]]] = [
+            ("kernel_size", self.kernel_size),
+            ("stride", self.stride),
+            ("dilation", self.dilation),
+        ]
+        if not isinstance(self.padding, str):
+            rows.append(("padding", tuple(f"{b}, {a}" for b, a in self.padding)))
+        if self.transposed:
+            rows.append(("output_padding", self.output_padding))
+        head = "".join(f"<th>axis {n}</th>" for n in range(self.ndim))
+        body = "".join(
+            f"<tr><th>{name}</th>" + "".join(f"<td>{escape(str(v))}</td>" for v in values) + "</tr>"
+            for name, values in rows
+        )
+        return f"<p><code>{escape(repr(self))}</code></p><table><tr><th></th>{head}</tr>{body}</table>"
+
     def __repr__(self) -> str:
         """Reads like the PyTorch call: only what differs from the defaults."""
         args = [repr(self.op)]

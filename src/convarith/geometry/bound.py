@@ -257,6 +257,30 @@ class BoundLayer:
             out_channels=self.out_channels,
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the shapes, every axis's numbers and the findings (``convarith.web.widget`` is interactive)."""
+        from html import escape
+
+        cells: list[tuple[str, list[object]]] = [
+            ("input", [ax.input for ax in self.axes]),
+            ("kernel", [ax.kernel for ax in self.axes]),
+            ("stride", [ax.stride for ax in self.axes]),
+            ("dilation", [ax.dilation for ax in self.axes]),
+            ("pads (before, after)", [f"{ax.pad[0]}, {ax.pad[1]}" for ax in self.axes]),
+            ("output", [ax.output for ax in self.axes]),
+        ]
+        head = "".join(f"<th>axis {n}</th>" for n in range(self.ndim))
+        body = "".join(
+            f"<tr><th>{name}</th>" + "".join(f"<td>{escape(str(v))}</td>" for v in values) + "</tr>"
+            for name, values in cells
+        )
+        found = "".join(f"<li><b>{escape(f.code)}</b> {escape(f.message)}</li>" for f in self.findings())
+        shapes = f"{self.input_shape} → {self.output_shape}"
+        return (
+            f"<p><code>{escape(self.caption())}</code><br>{escape(shapes)}</p>"
+            f"<table><tr><th></th>{head}</tr>{body}</table>" + (f"<ul>{found}</ul>" if found else "")
+        )
+
     def caption(self) -> str:
         """One line of parameters, e.g. ``conv2d  i=5×5 k=3 s=2 p=1 → o=3×3`` (one value when every axis agrees).
 

@@ -286,6 +286,13 @@ class Animation:
         """One line of parameters: :meth:`BoundLayer.caption`."""
         return self.bound.caption()
 
+    def _repr_svg_(self) -> str:
+        """Jupyter: the animation itself, as an animated SVG (2 frames a second)."""
+        from .scene import compose
+        from .svg import animated_svg
+
+        return animated_svg(compose(self), fps=2.0, title=self.caption())
+
 
 # -- per-axis layouts -------------------------------------------------------------------------------
 

@@ -262,6 +262,7 @@ class Explorer {
     this.page = page;
     this.state = { ...this.state, ...page.state };
     if (this.transport.writeUrl) this.transport.writeUrl(encodeState(this.state));
+    if (this.transport.writeState) this.transport.writeState(this.state);
     this.draw();
     this.root.dataset.drawnMs = String(Math.round(performance.now() - started));
     this.root.dataset.serverMs = String(page.server_ms);
@@ -478,7 +479,7 @@ class Explorer {
     if (vertical) cell = Math.floor(avail / Math.max(width(lower), width(upper), width(kernel)));
     cell = Math.max(5, Math.min(cell, 44));
     this.cell = cell;
-    const label = 22;
+    const label = p.shapes.kernel.length === 3 ? 36 : 22;
     const blocks = [["lower", lower], ["kernel", kernel], ["upper", upper]];
     let x = 8, y = label, W = 0, H = 0;
     const origin = {};
@@ -495,12 +496,21 @@ class Explorer {
     this.origin = origin;
     const titles = { lower: p.transposed && this.state.view === "direct" ? "input, stretched and padded (the equivalent direct convolution)" : "input",
       kernel: p.pooling ? "window" : this.state.flip ? "kernel (flipped)" : "kernel", upper: "output" };
-    const numbers = this.state.numeric && cell >= 14;
+    const numbers = this.state.numeric && cell >= 18;
+    const font = Math.round(Math.min(cell * 0.5, 15));
     for (const [name, g] of blocks) {
       const [ox, oy] = origin[name];
       const t = svg("text", { x: ox, y: oy - 7, class: "cx-grid-title" });
       t.textContent = titles[name];
       root.append(t);
+      if (g.slices > 1) {  // 3-d: the depth slices side by side, each named
+        t.setAttribute("y", oy - 20);
+        for (let sl = 0; sl < g.slices; sl++) {
+          const label = svg("text", { x: ox + sl * (g.cols + 0.6) * cell, y: oy - 5, class: "cx-slice" });
+          label.textContent = `D ${sl}`;
+          root.append(label);
+        }
+      }
       const kinds = name === "kernel" ? null : p.grids[name].kinds;
       const per = g.slices * g.rows * g.cols;
       for (let c = 0; c < g.channels; c++) {
@@ -514,8 +524,8 @@ class Explorer {
             class: `cx-cell ${kindClass}${unread ? " cx-unread" : ""}`, "data-grid": name, "data-ch": c, "data-i": i });
           root.append(rect);
           rects.push(rect);
-          if (numbers || (name === "upper" && p.transposed && this.state.view === "scatter" && cell >= 14) || (name === "kernel" && cell >= 14)) {
-            const text = svg("text", { x: cx + cell / 2, y: cy + cell / 2 + cell * 0.14, class: "cx-value", "font-size": Math.round(cell * 0.38),
+          if (numbers || (name === "upper" && p.transposed && this.state.view === "scatter" && cell >= 18) || (name === "kernel" && cell >= 18)) {
+            const text = svg("text", { x: cx + cell / 2, y: cy + cell / 2 + font * 0.36, class: "cx-value", "font-size": font,
               "data-grid": name, "data-ch": c, "data-i": i });
             root.append(text);
             texts[i] = text;
