@@ -235,3 +235,32 @@ def test_payload_is_plain_json() -> None:
     )
     text = json.dumps(page, allow_nan=False)  # -inf padding travels as a string, no NaN
     assert '"-inf"' in text
+
+
+def test_convarith_serve_serves_until_stopped_and_refuses_bad_flags() -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    command = str(Path(sys.executable).parent / "convarith")
+    server = subprocess.Popen([command, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        url = line.split()[2]
+        assert line.startswith("convarith explorer: http://127.0.0.1:"), line
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert b'src="/static/page.js"' in page.read()
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        taken = subprocess.run([command, "serve", "--port", str(port)], capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 2 and taken.stderr.startswith("error: --port: cannot listen on 127.0.0.1:")
+        assert "Traceback" not in taken.stderr and len(taken.stderr.splitlines()) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    bad = subprocess.run([command, "serve", "--port", "70000"], capture_output=True, text=True, timeout=60)
+    assert (bad.returncode, bad.stderr.strip()) == (2, "error: --port: must be 0 … 65535; got 70000")
+    with socket.socket() as probe:  # the port is free again: the server let it go
+        probe.bind(("127.0.0.1", port))

@@ -75,15 +75,28 @@ class Page:
         self.after(lambda: (self.field(param, axis).fill(str(value)), self.field(param, axis).press("Tab")))
 
     def texts(self, grid: str, channel: int = 0) -> dict[int, str]:
-        """The numbers shown on a grid's cells of one channel: drawn index → text."""
-        got = self.tab.eval_on_selector_all(
-            f"text.cx-value[data-grid='{grid}'][data-ch='{channel}']", "ns => ns.map(n => [n.dataset.i, n.textContent])"
-        )
-        return {int(i): t for i, t in got}
+        """The numbers drawn on a grid's cells of one channel: drawn index → text."""
+        texts = self.tab.evaluate("([g, c]) => window.convarithExplorer.textsOf(g, c)", [grid, channel])
+        return {i: t for i, t in enumerate(texts) if t}
 
-    def cells(self, grid: str, css: str) -> list[int]:
-        got = self.tab.eval_on_selector_all(f"rect[data-grid='{grid}']{css}", "ns => ns.map(n => n.dataset.i)")
-        return sorted(int(i) for i in got)
+    def kinds(self, grid: str) -> str:
+        """One letter per drawn cell: the kind each is drawn as."""
+        return str(self.tab.evaluate("(g) => window.convarithExplorer.page.grids[g].kinds", grid))
+
+    def cells(self, grid: str, light: str) -> list[int]:
+        """The cells of a grid drawn in one highlight (``hl`` window, ``now``, ``reach``), checked on the canvas."""
+        lit = self.tab.evaluate("([g, k]) => window.convarithExplorer.litCells(g, k)", [grid, light])
+        for c, i in lit:  # each is really painted: the overlay is opaque at its centre
+            assert self.pixel("overlay", grid, c, i)[3] > 0, (grid, c, i)
+        return sorted(i for _, i in lit)
+
+    def pixel(self, layer: str, grid: str, channel: int, i: int) -> list[int]:
+        return list(self.tab.evaluate("(a) => window.convarithExplorer.pixel(...a)", [layer, grid, channel, i]))
+
+    def point(self, grid: str, i: int, channel: int = 0) -> tuple[float, float]:
+        """Where a cell is on the screen (for the mouse)."""
+        x, y = self.tab.evaluate("(a) => window.convarithExplorer.cellCentre(...a)", [grid, channel, i])
+        return float(x), float(y)
 
     def output_shape(self) -> list[int]:
         return [int(v) for v in self.tab.get_attribute(".cx-out", "data-shape").split("x")]
@@ -98,9 +111,8 @@ def test_numbers_the_page_shows_are_pytorch_s(browser: Any, url: str) -> None:
     page.set_field("kernel_size", 1, 2)  # the user types W's kernel size
     assert page.output_shape() == [1, 1, 3, 4]
     page.tab.get_by_role("button", name="last frame").click()
-    kinds = page.tab.eval_on_selector_all("rect[data-grid='lower'][data-ch='0']", "ns => ns.map(n => n.classList[1])")
     lower = page.texts("lower")
-    x = torch.tensor([number(lower[i]) for i, k in enumerate(kinds) if k == "k-i"], dtype=torch.float64)
+    x = torch.tensor([number(lower[i]) for i, k in enumerate(page.kinds("lower")) if k == "i"], dtype=torch.float64)
     kernel = page.texts("kernel")
     w = torch.tensor([number(kernel[i]) for i in sorted(kernel)], dtype=torch.float64).reshape(1, 1, 3, 2)
     want = F.conv2d(x.reshape(1, 1, 6, 7), w, stride=2, padding=1)[0, 0]
@@ -134,17 +146,20 @@ def test_highlights_are_rows_and_columns_of_c(browser: Any, url: str, state: str
     layer, shape = layer_of(state)
     bound = layer.bind(shape)
     c = conv_matrix(bound, np.ones(bound.weight_shape), format="dense") != 0
-    drawn = page.cells("lower", ".k-i")  # drawn positions of the input cells: row-major, the input's order
+    drawn = [i for i, k in enumerate(page.kinds("lower")) if k == "i"]  # the input cells: row-major, in order
     assert len(drawn) == math.prod(bound.input_spatial)
     position = {d: n for n, d in enumerate(drawn)}
     for row in (0, c.shape[0] // 2, c.shape[0] - 1):
-        page.tab.locator(f"rect[data-grid='upper'][data-i='{row}']").click()  # pin an output cell
-        columns = [position[d] for d in page.cells("lower", ".cx-hl") if d in position]
+        page.tab.mouse.click(*page.point("upper", row))  # pin an output cell
+        lit = page.cells("lower", "hl")
+        columns = [position[d] for d in lit if d in position]
         assert sorted(columns) == list(np.flatnonzero(c[row])), row
-        page.tab.locator(f"rect[data-grid='upper'][data-i='{row}']").click()  # unpin
+        dark = next(d for d in drawn if d not in lit)
+        assert page.pixel("overlay", "lower", 0, dark)[3] == 0  # and nothing else is painted
+        page.tab.mouse.click(*page.point("upper", row))  # unpin
     for column in (0, c.shape[1] // 2, c.shape[1] - 1):
-        page.tab.locator(f"rect[data-grid='lower'][data-i='{drawn[column]}']").hover()
-        assert page.cells("upper", ".cx-reach") == list(np.flatnonzero(c[:, column])), column
+        page.tab.mouse.move(*page.point("lower", drawn[column]))
+        assert page.cells("upper", "reach") == list(np.flatnonzero(c[:, column])), column
     assert not page.problems, page.problems
 
 
@@ -154,9 +169,8 @@ def test_the_scatter_view_counts_the_overlap_of_c(browser: Any, url: str) -> Non
     layer, shape = layer_of(TRANSPOSED)
     bound = layer.bind(shape)
     taps_per_output = (conv_matrix(bound, np.ones(bound.weight_shape), format="dense") != 0).sum(axis=1)
-    kinds = page.tab.eval_on_selector_all("rect[data-grid='upper'][data-ch='0']", "ns => ns.map(n => n.classList[1])")
     counts = page.texts("upper")
-    shown = [int(counts[i]) for i, k in enumerate(kinds) if k in ("k-o", "k-e")]  # the output cells, in order
+    shown = [int(counts[i]) for i, k in enumerate(page.kinds("upper")) if k in "oe"]  # the output cells, in order
     assert shown == taps_per_output.tolist()
     assert len(set(shown)) > 1  # uneven: the checkerboard this layer is known for
     assert not page.problems, page.problems
@@ -170,8 +184,8 @@ def test_the_code_panel_s_code_runs_and_reproduces_the_page(browser: Any, url: s
     code = page.tab.locator(".cx-source").inner_text()
     weight = _page_weight(page, (2, 2, 3, 2))
     page.tab.get_by_role("button", name="last frame").click()
-    x = _grid_values(page, "lower", "k-i", 2).reshape(1, 2, 5, 6)
-    y = _grid_values(page, "upper", "k-o", 2)
+    x = _grid_values(page, "lower", "i", 2).reshape(1, 2, 5, 6)
+    y = _grid_values(page, "upper", "o", 2)
     assert np.abs(x).sum() > 0 and np.abs(weight).sum() > 0 and np.abs(y).sum() > 0
     namespace: dict[str, Any] = {}
     exec(compile(code, f"<{framework} code from the page>", "exec"), namespace)
@@ -190,18 +204,13 @@ def test_the_code_panel_s_code_runs_and_reproduces_the_page(browser: Any, url: s
 
 
 def _grid_values(page: Page, grid: str, kind: str, channels: int) -> np.ndarray:
-    """The numbers shown on a grid's cells of one kind, every channel, in row-major order."""
-    got = page.tab.eval_on_selector_all(
-        f"text.cx-value[data-grid='{grid}']",
-        "ns => ns.map(n => [n.dataset.ch, n.dataset.i, n.textContent])",
-    )
-    kinds = page.tab.eval_on_selector_all(
-        f"rect[data-grid='{grid}']", "ns => ns.map(n => [n.dataset.ch, n.dataset.i, n.classList[1]])"
-    )
-    wanted = {(ch, i) for ch, i, k in kinds if k == kind}
-    rows = sorted((int(ch), int(i), number(t)) for ch, i, t in got if (ch, i) in wanted)
-    assert len({ch for ch, _, _ in rows}) == channels
-    return np.array([v for _, _, v in rows])
+    """The numbers drawn on a grid's cells of one kind, every channel, in row-major order."""
+    kinds = page.kinds(grid)
+    values = []
+    for channel in range(channels):
+        texts = page.texts(grid, channel)
+        values += [number(texts[i]) for i, k in enumerate(kinds) if k == kind]
+    return np.array(values)
 
 
 def _page_weight(page: Page, shape: tuple[int, ...]) -> np.ndarray:

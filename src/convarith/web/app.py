@@ -164,6 +164,7 @@ class Server:
                 f"cannot listen on {host}:{port} ({err.strerror or err})",
                 host if port == 0 else port,
             ) from None
+        self.socket.listen(128)  # connections wait in the backlog from the moment the URL is printed
         self.host = host
         self.port: int = self.socket.getsockname()[1]
         hosts = [host, *allow_hosts, *(LOOPBACK if host in LOOPBACK else ())]

@@ -267,6 +267,10 @@ class Explorer {
     this.root.dataset.drawnMs = String(Math.round(performance.now() - started));
     this.root.dataset.serverMs = String(page.server_ms);
     this.root.dataset.ready = String(id);
+    // painted: a task queued from the next animation frame runs once that frame is on screen
+    requestAnimationFrame(() => setTimeout(() => {
+      if (id === this.sequence) this.root.dataset.paintedMs = String(Math.round(performance.now() - started));
+    }, 0));
   }
 
   refuse(error) {
@@ -312,25 +316,32 @@ class Explorer {
   }
 
   drawForm() {
+    // rebuilt only when its structure changes (kind, axes, framework, padding written as pairs or a policy):
+    // otherwise the values are refreshed in place and the field being typed in keeps its focus
+    const s0 = this.state;
+    const structure = JSON.stringify([s0.op, s0.framework, Array.isArray(s0.padding) ? "pairs" : s0.padding]);
+    if (this.formBuilt && structure === this.formStructure) { this.syncForm(); return; }
+    this.formStructure = structure;
     this.formBuilt = true;
     const s = this.state, n = this.ndim(), words = WORDS[s.framework] ?? WORDS.torch, kind = this.kind();
     const pooling = kind.includes("pool"), transposed = kind === "conv_transpose";
     const axes = AXIS_NAMES[n] ?? [];
     const change = (param, axis, side) => (e) => {
       const value = number(e.target.value);
+      const now = this.state; // the form outlives a state: read the current one
       if (axis === null) { this.set({ [param]: value }); return; }
       if (param === "padding") {
-        const pairs = Array.isArray(s.padding) ? s.padding.map((p) => [...p]) : axes.map(() => [0, 0]);
+        const pairs = Array.isArray(now.padding) ? now.padding.map((p) => [...p]) : axes.map(() => [0, 0]);
         pairs[axis][side] = value;
         this.set({ padding: pairs });
         return;
       }
-      const values = [...s[param]];
+      const values = [...now[param]];
       values[axis] = value;
       this.set({ [param]: values, ...(param === "input_shape" ? { input_values: null } : {}) });
     };
     const cellInput = (param, axis, value, side = 0) => el("input", {
-      type: "number", value, "data-param": param, "data-axis": axis, "aria-label": `${param} ${axes[axis]}`,
+      type: "number", value, "data-param": param, "data-axis": axis, "data-side": side, "aria-label": `${param} ${axes[axis]}`,
       class: "cx-num", onchange: change(param, axis, side) });
     const row = (label, param, title) => el("tr", {}, el("th", { title: title ?? param, text: label }),
       ...axes.map((_, a) => el("td", {}, cellInput(param, a, s[param][a]))));
@@ -376,13 +387,26 @@ class Explorer {
       parts.push(el("div", { class: "cx-row" }, numberField("in_channels", "in"), numberField("out_channels", "out"), numberField("groups", words.groups)));
       parts.push(el("div", { class: "cx-row" },
         el("button", { type: "button", class: "cx-btn cx-depthwise", text: "depthwise", title: "groups = channels",
-          onclick: () => this.set({ groups: s.in_channels, out_channels: s.in_channels }) }),
+          onclick: () => this.set({ groups: this.state.in_channels, out_channels: this.state.in_channels }) }),
         select("padding_mode", [["zeros", "zeros"], ["reflect", "reflect"], ["replicate", "replicate"], ["circular", "circular"]], "padding mode")));
     } else {
       parts.push(el("div", { class: "cx-row" }, numberField("in_channels", "channels"), check("ceil_mode", "ceil_mode"),
         kind === "avg_pool" ? check("count_include_pad", "count_include_pad") : null));
     }
     this.form.replaceChildren(...parts);
+  }
+
+  syncForm() {
+    const s = this.state;
+    for (const input of this.form.querySelectorAll("input[data-param], select[data-param]")) {
+      const param = input.dataset.param, axis = input.dataset.axis;
+      if (input === document.activeElement || param === "op" || input.classList.contains("cx-policy")) continue;
+      let value = s[param];
+      if (param === "padding") value = Array.isArray(s.padding) ? s.padding[Number(axis)][Number(input.dataset.side)] : "";
+      else if (axis !== undefined) value = value[Number(axis)];
+      if (input.type === "checkbox") input.checked = Boolean(value);
+      else if (input.value !== String(value)) input.value = String(value);
+    }
   }
 
   opChange(kind, n) {
@@ -401,6 +425,9 @@ class Explorer {
 
   drawSummary() {
     const p = this.page;
+    const key = JSON.stringify([p.shapes, p.caption, p.axes, p.findings, p.framework]);
+    if (key === this.summaryKey) return; // unchanged: no new nodes, no new layout
+    this.summaryKey = key;
     const axes = AXIS_NAMES[p.shapes.input.length - 2] ?? [];
     const lines = p.axes.map((a, i) => el("li", {},
       el("span", { class: "cx-axis", text: axes[i] ?? `axis ${i}` }), " ", el("code", { text: a.formula }), " → ",
@@ -422,13 +449,17 @@ class Explorer {
       el("div", { class: "cx-framework-says" }, el("h3", { text: `${fw.label}` }), fwList));
   }
 
-  drawCode() {
+  drawCode(force = false) {
     const code = this.page.code;
+    if (this.codeFramework !== this.state.framework) { this.codeFramework = this.state.framework; this.codeTab = this.state.framework; }
+    const key = JSON.stringify([code, this.codeTab]);
+    if (!force && key === this.codeKey) return;
+    this.codeKey = key;
     const names = Object.keys(code);
     if (!this.codeTab || !names.includes(this.codeTab)) this.codeTab = this.state.framework in code ? this.state.framework : names[0];
     const tabs = el("div", { class: "cx-code-tabs", role: "tablist" }, ...names.map((n) =>
       el("button", { type: "button", role: "tab", class: `cx-tab ${n === this.codeTab ? "cx-on" : ""}`, "data-code": n, text: WORDS[n]?.name ?? n,
-        onclick: () => { this.codeTab = n; this.drawCode(); } })));
+        onclick: () => { this.codeTab = n; this.drawCode(true); } })));
     const entry = code[this.codeTab];
     const body = entry.error
       ? el("p", { class: "cx-error", text: entry.error })
@@ -464,6 +495,7 @@ class Explorer {
   }
 
   drawStage() {
+    // the three grids on one canvas (thousands of cells draw in milliseconds), highlights on a second one above
     const p = this.page;
     const lower = this.layoutOf(p.grids.lower), upper = this.layoutOf(p.grids.upper);
     const k = p.shapes.kernel;
@@ -475,75 +507,139 @@ class Explorer {
     const avail = Math.max(320, this.stage.clientWidth || 900) - 24;
     const across = width(lower) + width(kernel) + width(upper) + 4;
     let cell = Math.floor(avail / across);
-    const vertical = cell < 16;
+    const vertical = cell < 12;
     if (vertical) cell = Math.floor(avail / Math.max(width(lower), width(upper), width(kernel)));
     cell = Math.max(5, Math.min(cell, 44));
-    this.cell = cell;
-    const label = p.shapes.kernel.length === 3 ? 36 : 22;
-    const blocks = [["lower", lower], ["kernel", kernel], ["upper", upper]];
+    const label = k.length === 3 ? 36 : 22;
+    const blocks = { lower, kernel, upper };
     let x = 8, y = label, W = 0, H = 0;
     const origin = {};
-    for (const [name, g] of blocks) {
+    for (const [name, g] of Object.entries(blocks)) {
       origin[name] = [x, y];
       const w = width(g) * cell, h = height(g) * cell;
       if (vertical) { y += h + label + 10; W = Math.max(W, x + w); H = y; }
       else { x += w + 2 * cell; W = x; H = Math.max(H, y + h + 8); }
     }
-    const root = svg("svg", { class: "cx-svg", width: W + 8, height: H + 4, viewBox: `0 0 ${W + 8} ${H + 4}`, role: "img",
-      "aria-label": `${p.op}: input ${shapeText(p.shapes.input)}, output ${shapeText(p.shapes.output)}` });
-    this.rects = { lower: [], upper: [], kernel: [] };
-    this.texts = { lower: [], upper: [], kernel: [] };
-    this.origin = origin;
-    const titles = { lower: p.transposed && this.state.view === "direct" ? "input, stretched and padded (the equivalent direct convolution)" : "input",
-      kernel: p.pooling ? "window" : this.state.flip ? "kernel (flipped)" : "kernel", upper: "output" };
-    const numbers = this.state.numeric && cell >= 18;
-    const font = Math.round(Math.min(cell * 0.5, 15));
-    for (const [name, g] of blocks) {
-      const [ox, oy] = origin[name];
-      const t = svg("text", { x: ox, y: oy - 7, class: "cx-grid-title" });
-      t.textContent = titles[name];
-      root.append(t);
-      if (g.slices > 1) {  // 3-d: the depth slices side by side, each named
-        t.setAttribute("y", oy - 20);
-        for (let sl = 0; sl < g.slices; sl++) {
-          const label = svg("text", { x: ox + sl * (g.cols + 0.6) * cell, y: oy - 5, class: "cx-slice" });
-          label.textContent = `D ${sl}`;
-          root.append(label);
-        }
-      }
-      const kinds = name === "kernel" ? null : p.grids[name].kinds;
-      const per = g.slices * g.rows * g.cols;
-      for (let c = 0; c < g.channels; c++) {
-        const rects = [], texts = [];
-        for (let i = 0; i < per; i++) {
-          const s = Math.floor(i / (g.rows * g.cols)), r = Math.floor((i % (g.rows * g.cols)) / g.cols), col = i % g.cols;
-          const cx = ox + (s * (g.cols + 0.6) + col) * cell, cy = oy + (c * (g.rows + 0.6) + r) * cell;
-          const kindClass = kinds ? `k-${kinds[i]}` : "k-w";
-          const unread = name === "lower" && !(p.transposed && this.state.view === "scatter") && p.grids.lower.reads[i] === 0 && kinds[i] === "i";
-          const rect = svg("rect", { x: cx + 0.5, y: cy + 0.5, width: cell - 1, height: cell - 1, rx: Math.min(3, cell / 8),
-            class: `cx-cell ${kindClass}${unread ? " cx-unread" : ""}`, "data-grid": name, "data-ch": c, "data-i": i });
-          root.append(rect);
-          rects.push(rect);
-          if (numbers || (name === "upper" && p.transposed && this.state.view === "scatter" && cell >= 18) || (name === "kernel" && cell >= 18)) {
-            const text = svg("text", { x: cx + cell / 2, y: cy + cell / 2 + font * 0.36, class: "cx-value", "font-size": font,
-              "data-grid": name, "data-ch": c, "data-i": i });
-            root.append(text);
-            texts[i] = text;
-          }
-        }
-        this.rects[name].push(rects);
-        this.texts[name].push(texts);
-      }
+    W += 8; H += 4;
+    const scatter = p.transposed && this.state.view === "scatter";
+    this.layout = { blocks, origin, cell, font: Math.round(Math.min(cell * 0.5, 15)), scatter };
+    this.withText = {
+      lower: this.state.numeric && cell >= 18,
+      upper: (this.state.numeric || scatter) && cell >= 18,
+      kernel: cell >= 18 && !p.pooling,
+    };
+    const dpr = window.devicePixelRatio || 1;
+    const base = el("canvas", { class: "cx-grid" }), overlay = el("canvas", { class: "cx-grid-overlay" });
+    for (const c of [base, overlay]) {
+      c.width = Math.ceil(W * dpr); c.height = Math.ceil(H * dpr);
+      c.style.width = `${W}px`; c.style.height = `${H}px`;
     }
-    root.addEventListener("mouseover", (e) => this.hover(e.target));
-    root.addEventListener("mouseleave", () => this.unhover());
-    root.addEventListener("click", (e) => this.pin(e.target));
-    root.addEventListener("dblclick", (e) => this.edit(e.target));
-    root.addEventListener("dragover", (e) => e.preventDefault());
-    root.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) this.loadImage(e.dataTransfer.files[0]); });
-    this.svg = root;
-    this.stage.replaceChildren(root, this.legend());
-    this.paintStatic();
+    this.base = base.getContext("2d");
+    this.over = overlay.getContext("2d");
+    this.base.scale(dpr, dpr);
+    this.over.scale(dpr, dpr);
+    const box = el("div", { class: "cx-grid-box", role: "img", "aria-label": `${p.op}: input ${shapeText(p.shapes.input)}, output ${shapeText(p.shapes.output)}` }, base, overlay);
+    overlay.addEventListener("mousemove", (e) => this.hover(this.hit(e)));
+    overlay.addEventListener("mouseleave", () => this.unhover());
+    overlay.addEventListener("click", (e) => this.pin(this.hit(e)));
+    overlay.addEventListener("dblclick", (e) => this.edit(this.hit(e)));
+    overlay.addEventListener("dragover", (e) => e.preventDefault());
+    overlay.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) this.loadImage(e.dataTransfer.files[0]); });
+    this.overlay = overlay;
+    this.stage.replaceChildren(box, this.legend());
+    // what each cell shows: its text and value colour (kept, so that a test can read what was drawn)
+    const v = p.values, most = Math.max(1, ...p.grids.upper.reads);
+    this.shown = {}; this.fills = {};
+    for (const [name, g] of Object.entries(blocks)) {
+      const per = g.slices * g.rows * g.cols;
+      this.shown[name] = Array.from({ length: g.channels }, () => new Array(per).fill(""));
+      this.fills[name] = Array.from({ length: g.channels }, () => new Array(per).fill(null));
+    }
+    if (v) {
+      const per = p.grids.lower.kinds.length;
+      this.shown.lower.forEach((row, c) => row.forEach((_, i) => {
+        const value = v.lower[c * per + i];
+        row[i] = fmt(value);
+        if (typeof value === "number") this.fills.lower[c][i] = heat("i", value / this.scales.lower);
+      }));
+    } else if (scatter) {
+      this.shown.upper.forEach((row, c) => row.forEach((_, i) => {
+        row[i] = String(p.grids.upper.reads[i]);
+        this.fills.upper[c][i] = heat("overlap", p.grids.upper.reads[i] / most);
+      }));
+    }
+    const ctx = this.base;
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.fillStyle = "#62707d";
+    const titles = { lower: p.transposed && !scatter ? "input, stretched and padded (the equivalent direct convolution)" : "input",
+      kernel: p.pooling ? "window" : this.state.flip ? "kernel (flipped)" : "kernel", upper: "output" };
+    for (const [name, g] of Object.entries(blocks)) {
+      const [ox, oy] = origin[name];
+      ctx.font = "12px system-ui, sans-serif";
+      ctx.fillStyle = "#62707d";
+      ctx.fillText(titles[name], ox, oy - (g.slices > 1 ? 20 : 7));
+      ctx.font = "10.5px system-ui, sans-serif";
+      for (let sl = 0; g.slices > 1 && sl < g.slices; sl++) ctx.fillText(`D ${sl}`, ox + sl * (g.cols + 0.6) * cell, oy - 5);
+    }
+    this.textStyle();  // one text style for every cell, set once
+    for (const [name, g] of Object.entries(blocks)) {
+      for (let c = 0; c < g.channels; c++) for (let i = 0; i < this.shown[name][c].length; i++) this.paintCell(name, c, i);
+    }
+    this.progress = null;
+    this.lit = [];
+    this.paintKernel(0);
+  }
+
+  cellBox(name, c, i) {
+    const g = this.layout.blocks[name], [ox, oy] = this.layout.origin[name], cell = this.layout.cell;
+    const sl = Math.floor(i / (g.rows * g.cols)), r = Math.floor((i % (g.rows * g.cols)) / g.cols), col = i % g.cols;
+    return [ox + (sl * (g.cols + 0.6) + col) * cell, oy + (c * (g.rows + 0.6) + r) * cell];
+  }
+
+  hit(event) {
+    // the cell under the pointer: the layout of drawStage, inverted
+    const rect = this.overlay.getBoundingClientRect();
+    const x = event.clientX - rect.left, y = event.clientY - rect.top, cell = this.layout.cell;
+    for (const [name, g] of Object.entries(this.layout.blocks)) {
+      const [ox, oy] = this.layout.origin[name];
+      const u = (x - ox) / cell, w = (y - oy) / cell;
+      if (u < 0 || w < 0) continue;
+      const sl = Math.floor(u / (g.cols + 0.6)), col = Math.floor(u - sl * (g.cols + 0.6));
+      const c = Math.floor(w / (g.rows + 0.6)), r = Math.floor(w - c * (g.rows + 0.6));
+      if (sl < g.slices && col < g.cols && c < g.channels && r < g.rows) return { grid: name, ch: c, i: (sl * g.rows + r) * g.cols + col };
+    }
+    return null;
+  }
+
+  paintCell(name, c, i) {
+    const ctx = this.base, cell = this.layout.cell, [x, y] = this.cellBox(name, c, i);
+    const grid = name === "kernel" ? null : this.page.grids[name];
+    const kind = grid ? grid.kinds[i] : "w";
+    const unread = name === "lower" && !this.layout.scatter && kind === "i" && grid.reads[i] === 0;
+    const [fill, stroke, dash] = unread ? UNREAD : KIND_STYLE[kind];
+    ctx.clearRect(x, y, cell, cell);
+    ctx.beginPath();
+    if (cell >= 20) ctx.roundRect(x + 0.5, y + 0.5, cell - 1, cell - 1, 3);
+    else ctx.rect(x + 0.5, y + 0.5, cell - 1, cell - 1);  // small cells: corners too small to see, and faster
+    ctx.fillStyle = this.fills[name][c][i] ?? fill;
+    ctx.fill();
+    if (dash) ctx.setLineDash(dash);
+    ctx.strokeStyle = stroke;
+    ctx.stroke();
+    if (dash) ctx.setLineDash([]);
+    const text = this.shown[name][c][i];
+    if (text && this.withText[name]) {
+      ctx.fillStyle = "#111827";
+      ctx.fillText(text, x + cell / 2, y + cell / 2 + 0.5, cell - 2);
+    }
+  }
+
+  textStyle() {
+    const ctx = this.base;
+    ctx.font = `${this.layout.font}px ui-monospace, Menlo, Consolas, monospace`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 1;
   }
 
   legend() {
@@ -556,59 +652,67 @@ class Explorer {
     return el("p", { class: "cx-legend" }, ...items);
   }
 
-  paintStatic() {
-    // values that do not change from frame to frame: the input, the kernel, the overlap counts
-    const p = this.page, v = p.values;
-    if (v) {
-      const lowerCount = p.grids.lower.kinds.length;
-      this.rects.lower.forEach((rects, c) => rects.forEach((rect, i) => this.setValue("lower", c, i, v.lower[c * lowerCount + i])));
-    }
-    if (p.transposed && this.state.view === "scatter" && !v) {
-      this.rects.upper.forEach((rects, c) => rects.forEach((_, i) => { const t = this.texts.upper[c][i]; if (t) t.textContent = String(p.grids.upper.reads[i]); }));
-      const most = Math.max(...p.grids.upper.reads);
-      this.rects.upper.forEach((rects) => rects.forEach((rect, i) => rect.style.setProperty("--heat", String(p.grids.upper.reads[i] / (most || 1)))));
-      this.svg.classList.add("cx-overlap");
-    }
-    this.paintKernel(0);
-  }
-
   setValue(name, c, i, value) {
-    const t = this.texts[name][c]?.[i];
-    if (t) t.textContent = fmt(value);
-    const rect = this.rects[name][c][i];
-    if (typeof value === "number") rect.style.setProperty("--heat", String(Math.max(0, Math.min(1, value / (this.scale(name) || 1)))));
-    else rect.style.removeProperty("--heat");
-    rect.classList.toggle("cx-valued", typeof value === "number");
-  }
-
-  scale(name) {
-    return this.scales[name];
+    this.shown[name][c][i] = fmt(value);
+    this.fills[name][c][i] = typeof value === "number" ? heat(name === "upper" ? "o" : "i", value / this.scales[name]) : null;
+    this.paintCell(name, c, i);
   }
 
   paintKernel(c) {
     // the kernels of the current frame's window channels, one panel each
     const p = this.page;
     if (!p.values || !p.weight_base) return;
-    this.texts.kernel.forEach((texts, j) => texts.forEach((t, i) => {
-      if (t) t.textContent = fmt(p.values.weight[p.weight_base[c][j] + i]);
+    this.shown.kernel.forEach((row, j) => row.forEach((_, i) => {
+      const value = p.values.weight[p.weight_base[c][j] + i];
+      if (row[i] !== fmt(value)) { row[i] = fmt(value); this.paintCell("kernel", j, i); }
     }));
   }
 
   // -- frames -----------------------------------------------------------------------------------
 
   clear() {
-    for (const rect of this.lit ?? []) rect.classList.remove("cx-hl", "cx-now", "cx-reach", "cx-tap");
     this.lit = [];
   }
 
-  light(rect, cls) {
-    if (!rect) return;
-    rect.classList.add(cls);
-    this.lit.push(rect);
+  light(name, c, i, cls) {
+    this.lit.push([name, c, i, cls]);
   }
 
   lightTaps(taps) {
-    for (const rects of this.rects.kernel) for (const tap of taps) this.light(rects[tap], "cx-tap");
+    for (let j = 0; j < this.layout.blocks.kernel.channels; j++) for (const tap of taps) this.light("kernel", j, tap, "tap");
+  }
+
+  paintOverlay() {
+    const ctx = this.over, cell = this.layout.cell;
+    ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
+    for (const [name, c, i, cls] of this.lit) {
+      const [x, y] = this.cellBox(name, c, i);
+      const [fill, stroke] = LIGHT[cls];
+      ctx.beginPath();
+      ctx.roundRect(x + 1, y + 1, cell - 2, cell - 2, Math.min(3, cell / 8));
+      if (fill) { ctx.fillStyle = fill; ctx.fill(); }
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = stroke;
+      ctx.stroke();
+    }
+  }
+
+  // what the page shows, for tests and the console: the cells lit in a colour, the text drawn in each cell
+  litCells(name, cls) {
+    return this.lit.filter(([n, , , k]) => n === name && k === cls).map(([, c, i]) => [c, i]);
+  }
+
+  textsOf(name, c) { return [...this.shown[name][c]]; }
+
+  cellCentre(name, c, i) {
+    const [x, y] = this.cellBox(name, c, i), rect = this.overlay.getBoundingClientRect(), half = this.layout.cell / 2;
+    return [rect.left + x + half, rect.top + y + half];
+  }
+
+  pixel(layer, name, c, i) {
+    const [x, y] = this.cellBox(name, c, i), dpr = window.devicePixelRatio || 1, half = this.layout.cell / 2;
+    const ctx = layer === "overlay" ? this.over : this.base;
+    return [...ctx.getImageData(Math.round((x + half) * dpr), Math.round((y + half) * dpr), 1, 1).data];
   }
 
   show(f, preview = false) {
@@ -621,9 +725,10 @@ class Explorer {
     const c = Math.floor(f / per), pos = f % per;
     const [start, stop] = fr.channels[c];
     const windowGrid = fr.on, single = windowGrid === "lower" ? "upper" : "lower";
-    for (let ch = start; ch < stop; ch++) for (const k of fr.cells[pos]) this.light(this.rects[windowGrid][ch][k], "cx-hl");
-    this.light(this.rects[single][c][pos], "cx-now");
+    for (let ch = start; ch < stop; ch++) for (const k of fr.cells[pos]) this.light(windowGrid, ch, k, "hl");
+    this.light(single, c, pos, "now");
     this.lightTaps(fr.kernel);
+    this.paintOverlay();
     this.paintKernel(c);
     this.paintProgress(f);
     this.highlightMatrix(windowGrid === "lower" ? { row: f } : { col: f });
@@ -646,9 +751,13 @@ class Explorer {
     const p = this.page, v = p.values;
     if (!v) return;
     const per = p.frames.per_channel;
-    if (p.frames.on === "lower") {
+    if (p.frames.on === "lower") {  // output cells computed so far show their value: one more cell per step
       const n = p.grids.upper.kinds.length;
-      this.rects.upper.forEach((rects, c) => rects.forEach((_, i) => this.setValue("upper", c, i, c * per + i <= f ? v.upper[c * n + i] : null)));
+      const paint = (g, shown) => this.setValue("upper", Math.floor(g / per), g % per, shown ? v.upper[Math.floor(g / per) * n + (g % per)] : null);
+      if (this.progress !== null && f === this.progress + 1) paint(f, true);
+      else if (this.progress !== null && f === this.progress - 1) paint(this.progress, false);
+      else for (let g = 0; g < this.count(); g++) paint(g, g <= f);
+      this.progress = f;
       return;
     }
     // the scatter view: each output cell shows its running sum after frame f (the latest partial sum written)
@@ -686,15 +795,9 @@ class Explorer {
 
   // -- linked views -------------------------------------------------------------------------------
 
-  target(node) {
-    if (!node?.dataset?.grid) return null;
-    return { grid: node.dataset.grid, ch: Number(node.dataset.ch), i: Number(node.dataset.i) };
-  }
-
-  hover(node) {
+  hover(t) {
     if (this.pinned || this.playing) return;
-    const t = this.target(node);
-    if (t) this.focus(t);
+    if (t) this.focus(t); else this.unhover();
   }
 
   unhover() {
@@ -702,8 +805,7 @@ class Explorer {
     this.show(this.frame);
   }
 
-  pin(node) {
-    const t = this.target(node);
+  pin(t) {
     if (!t) return;
     this.stop();
     const same = this.pinned && this.pinned.grid === t.grid && this.pinned.ch === t.ch && this.pinned.i === t.i;
@@ -726,24 +828,26 @@ class Explorer {
       const c = Math.floor(this.frame / per), [start, stop] = fr.channels[c];
       fr.kernel.forEach((tap, j) => {
         if (tap !== t.i) return;
-        for (let ch = start; ch < stop; ch++) fr.cells.forEach((cells) => this.light(this.rects[windowGrid][ch][cells[j]], "cx-hl"));
+        for (let ch = start; ch < stop; ch++) fr.cells.forEach((cells) => this.light(windowGrid, ch, cells[j], "hl"));
       });
       this.lightTaps([t.i]);
+      this.paintOverlay();
       this.highlightMatrix({ tap: t.i });
       this.status.textContent = `kernel tap ${this.cellName("kernel", t.i)}: every cell it multiplies`;
       return;
     }
     // a cell of the window grid: every frame that touches it (its column of C, or its row in the scatter view)
-    this.light(this.rects[windowGrid][t.ch][t.i], "cx-hl");
+    this.light(windowGrid, t.ch, t.i, "hl");
     const reached = [];
     fr.channels.forEach(([start, stop], c) => {
       if (t.ch < start || t.ch >= stop) return;
       for (const [pos, tap] of this.hits[t.i]) {
-        this.light(this.rects[single][c][pos], "cx-reach");
+        this.light(single, c, pos, "reach");
         this.lightTaps([fr.kernel[tap]]);
         reached.push(c * per + pos);
       }
     });
+    this.paintOverlay();
     const source = p.grids[windowGrid].source[t.i];
     const index = source < 0 ? null : t.ch * p.grids[windowGrid].sizes.reduce((a, b) => a * b, 1) + source;
     this.highlightMatrix(windowGrid === "lower" ? { col: index, rows: reached } : { row: index, cols: reached });
@@ -759,44 +863,48 @@ class Explorer {
     const name = this.page.transposed ? "Cᵀ (the transposed convolution's matrix)" : this.page.pooling ? "The pooling windows as a matrix" : "C";
     this.matrixTitle.textContent = `${name}: ${m.rows} × ${m.cols}`;
     const canvas = this.matrixCanvas, overlay = this.matrixOverlay;
-    if (!m.row || m.rows * m.cols > 4_200_000) {
+    if (!m.row) {
       canvas.width = overlay.width = 1; canvas.height = overlay.height = 1;
-      this.matrixNote.textContent = `${m.entries.toLocaleString()} nonzeros; too large to draw here (convarith matrix writes it).`;
+      this.matrixNote.textContent = `${m.entries.toLocaleString()} nonzeros: too many to send (convarith matrix writes it).`;
       return;
     }
-    canvas.width = overlay.width = m.cols;
-    canvas.height = overlay.height = m.rows;
-    const box = Math.min(560, Math.max(220, this.stage.clientWidth * 0.45 || 400));
-    const scale = Math.max(1, Math.floor(box / Math.max(m.rows, m.cols)));
-    const cssW = Math.min(box, m.cols * scale), cssH = cssW * (m.rows / m.cols);
+    // one canvas pixel per entry up to 640; a larger matrix is drawn shrunk (several entries a pixel)
+    const width = Math.min(m.cols, 640), height = Math.min(m.rows, 640);
+    this.matrixScale = [width / m.cols, height / m.rows];
+    canvas.width = overlay.width = width;
+    canvas.height = overlay.height = height;
+    const box = Math.min(520, Math.max(220, this.stage.clientWidth * 0.42 || 400));
+    const fit = Math.min(box / width, box / height);
+    const zoom = fit >= 1 ? Math.floor(fit) : fit; // whole pixels per entry when it fits, for crisp cells
+    const cssW = width * zoom, cssH = height * zoom;
     for (const c of [canvas, overlay]) { c.style.width = `${cssW}px`; c.style.height = `${cssH}px`; }
     const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(m.cols, m.rows);
-    const data = image.data;
-    for (let i = 0; i < data.length; i += 4) { data[i] = data[i + 1] = data[i + 2] = 250; data[i + 3] = 255; }
+    const image = ctx.createImageData(width, height);
+    const pixels = new Uint32Array(image.data.buffer);
+    pixels.fill(0xfffafafa);
     const taps = this.page.frames.kernel.length;
-    for (let e = 0; e < m.row.length; e++) {
-      const o = (m.row[e] * m.cols + m.col[e]) * 4;
-      const hue = (m.tap[e] / taps) * 300;
-      const [r, g, b] = hsl(hue, 0.55, 0.45);
-      data[o] = r; data[o + 1] = g; data[o + 2] = b;
-    }
+    const colours = Array.from({ length: taps }, (_, t) => { const [r, g, b] = hsl((t / taps) * 300, 0.55, 0.45); return 0xff000000 | (b << 16) | (g << 8) | r; });
+    const [sx, sy] = this.matrixScale;
+    for (let e = 0; e < m.row.length; e++) pixels[Math.floor(m.row[e] * sy) * width + Math.floor(m.col[e] * sx)] = colours[m.tap[e]];
     ctx.putImageData(image, 0, 0);
-    this.matrixNote.textContent = `rows: the ${m.rows} output cells; columns: the ${m.cols} input cells; ${m.entries.toLocaleString()} nonzeros, coloured by kernel tap. Hover to link.`;
+    const shrunk = width < m.cols || height < m.rows ? " (shrunk to fit)" : "";
+    this.matrixNote.textContent = `rows: the ${m.rows} output cells; columns: the ${m.cols} input cells${shrunk}; ${m.entries.toLocaleString()} nonzeros, coloured by kernel tap. Hover to link.`;
   }
 
   highlightMatrix(what) {
     const m = this.page.matrix, o = this.matrixOverlay;
-    if (!m.row || o.width !== m.cols) return;
+    if (!m.row) return;
+    const [sx, sy] = this.matrixScale;
     const ctx = o.getContext("2d");
     ctx.clearRect(0, 0, o.width, o.height);
     ctx.fillStyle = "rgba(37, 99, 235, 0.22)";
-    if (what.row !== undefined && what.row !== null) ctx.fillRect(0, what.row, m.cols, 1);
-    if (what.col !== undefined && what.col !== null) ctx.fillRect(what.col, 0, 1, m.rows);
+    const hasRow = what.row !== undefined && what.row !== null, hasCol = what.col !== undefined && what.col !== null;
+    if (hasRow) ctx.fillRect(0, Math.floor(what.row * sy), o.width, 1);
+    if (hasCol) ctx.fillRect(Math.floor(what.col * sx), 0, 1, o.height);
     ctx.fillStyle = "rgba(220, 38, 38, 0.9)";
     for (let e = 0; e < m.row.length; e++) {
-      const hit = (what.row !== undefined && m.row[e] === what.row) || (what.col !== undefined && m.col[e] === what.col) || (what.tap !== undefined && m.tap[e] === what.tap);
-      if (hit) ctx.fillRect(m.col[e], m.row[e], 1, 1);
+      const hit = (hasRow && m.row[e] === what.row) || (hasCol && m.col[e] === what.col) || (what.tap !== undefined && m.tap[e] === what.tap);
+      if (hit) ctx.fillRect(Math.floor(m.col[e] * sx), Math.floor(m.row[e] * sy), 1, 1);
     }
   }
 
@@ -812,8 +920,7 @@ class Explorer {
 
   // -- values the user gives ---------------------------------------------------------------------
 
-  edit(node) {
-    const t = this.target(node);
+  edit(t) {
     const p = this.page;
     if (!t || !p.values || t.grid !== "lower") return;
     const source = p.grids.lower.source[t.i];
@@ -821,9 +928,9 @@ class Explorer {
     const spatial = p.grids.lower.sizes.reduce((a, b) => a * b, 1);
     const index = t.ch * spatial + source;
     const input = el("input", { type: "number", class: "cx-edit", value: p.values.input[index], step: "any", "aria-label": "value" });
-    const box = this.svg.getBoundingClientRect(), r = node.getBoundingClientRect();
-    input.style.left = `${r.left - box.left}px`;
-    input.style.top = `${r.top - box.top}px`;
+    const [x, y] = this.cellBox("lower", t.ch, t.i);
+    input.style.left = `${x}px`;
+    input.style.top = `${y}px`;
     this.stage.style.position = "relative";
     this.stage.append(input);
     input.focus();
@@ -874,6 +981,26 @@ function icon(name) {
   const node = svg("svg", { viewBox: "0 0 16 16", width: 14, height: 14, class: "cx-icon", "aria-hidden": "true" });
   node.append(svg("path", { d: ICONS[name] }));
   return node;
+}
+
+// each kind's fill, stroke and dash (the legend's colours, in explorer.css, are the same)
+const KIND_STYLE = {
+  i: ["#cfe2f3", "#6b9bc8"], o: ["#f1f8f4", "#4f9f7a"], p: ["#ffffff", "#b9c0c7", [3, 2]], z: ["#eef0f2", "#b9c0c7"],
+  e: ["#fbe3bd", "#d99a3e"], h: ["#f3f4f6", "#d1d5db", [1, 2]], c: ["#f8d9d9", "#cf7b7b", [2, 2]], w: ["#f3e8ff", "#a78bfa"],
+};
+const UNREAD = ["#fde2e1", "#dc2626"];
+const LIGHT = {
+  hl: ["rgba(37, 99, 235, 0.55)", "#1e3a8a"], now: ["rgba(5, 150, 105, 0.7)", "#065f46"],
+  reach: ["rgba(245, 158, 11, 0.65)", "#92400e"], tap: [null, "#7c3aed"],
+};
+
+// the value colour of a cell: from pale to the kind's deep colour (inputs blue, outputs green, overlap amber)
+const HEAT = { i: [[234, 242, 251], [29, 78, 216]], o: [[238, 250, 243], [4, 120, 87]], overlap: [[255, 251, 235], [180, 83, 9]] };
+
+function heat(kind, amount) {
+  const [low, high] = HEAT[kind] ?? HEAT.i;
+  const t = Math.max(0, Math.min(1, amount)) * 0.75;
+  return `rgb(${low.map((l, k) => Math.round(l + (high[k] - l) * t)).join(",")})`;
 }
 
 function hsl(h, s, l) {

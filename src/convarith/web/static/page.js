@@ -18,5 +18,7 @@ const explorer = mount(document.getElementById("explorer"), {
   writeUrl: (query) => history.replaceState(null, "", "#" + query),
 });
 
+window.convarithExplorer = explorer; // for the console and the benchmark
+
 // a link edited or pasted into the address bar: draw its state
 window.addEventListener("hashchange", () => explorer.load(location.hash.slice(1)));
