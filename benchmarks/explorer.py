@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 from playwright.sync_api import sync_playwright
-
-import subprocess
 
 CHROMIUM = "/usr/bin/chromium"
 BASE = "op=conv2d&kernel_size=3,3&stride=1,1&padding=1:1,1:1"
@@ -46,8 +43,9 @@ def wait_ready(page, before: str | None) -> None:
 
 def painted(page, ready: str) -> float:
     for _ in range(2000):
-        if page.get_attribute("#explorer", "data-ready") == ready and page.get_attribute("#explorer", "data-painted-ms"):
-            return float(page.get_attribute("#explorer", "data-painted-ms"))
+        ms = page.get_attribute("#explorer", "data-painted-ms")
+        if page.get_attribute("#explorer", "data-ready") == ready and ms:
+            return float(ms)
         time.sleep(0.002)
     raise RuntimeError("no paint recorded")
 
