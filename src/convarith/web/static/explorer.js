@@ -250,6 +250,7 @@ class Explorer {
     const id = ++this.sequence;
     const started = performance.now();
     this.root.dataset.busy = "1";
+    delete this.root.dataset.paintedMs;
     let page;
     try {
       page = await this.transport.layer(this.state);
