@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import assume, example, given, reject
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -122,6 +123,16 @@ def test_numeric_mode_computes_what_pytorch_computes(bound: BoundLayer, view: st
     np.testing.assert_allclose(got, want, atol=1e-9)
     if view == "direct":
         np.testing.assert_allclose(np.array(values["frame"]).reshape(want.shape), want, atol=1e-9)
+
+
+def test_values_the_user_gives_are_used() -> None:
+    state = {"op": "conv2d", "input_shape": [3, 4], "in_channels": 2, "out_channels": 1, "kernel_size": [2, 2]}
+    x = np.arange(24.0) - 5
+    w = np.arange(8.0) * 0.5
+    page = describe(read_state(state | {"numeric": True, "input_values": x.tolist(), "kernel_values": w.tolist()}))
+    want = F.conv2d(torch.from_numpy(x.reshape(1, 2, 3, 4)), torch.from_numpy(w.reshape(1, 2, 2, 2)))
+    np.testing.assert_allclose(page["values"]["upper"], want.numpy().ravel())
+    assert page["values"]["input"] == x.tolist()
 
 
 def test_the_guide_figure_numbers() -> None:

@@ -279,3 +279,25 @@ def test_the_solver_applies_a_layer(browser: Any, url: str) -> None:
     page.after(lambda: page.tab.locator("button.cx-apply").first.click())
     assert page.output_shape() == [1, 1, 32, 32]
     assert not page.problems, page.problems
+
+
+def test_values_typed_or_dropped_as_an_image_are_the_input(browser: Any, url: str, tmp_path: Any) -> None:
+    from PIL import Image
+
+    page = Page(browser, url, "op=conv2d&input_shape=4,5&kernel_size=2,2&numeric=1&seed=1")
+    grey = np.arange(20, dtype=np.uint8).reshape(4, 5) * 12
+    Image.fromarray(grey, mode="L").convert("RGB").save(tmp_path / "x.png")
+    page.after(lambda: page.tab.set_input_files("input.cx-image", str(tmp_path / "x.png")))
+    texts = page.texts("lower")
+    drawn = [number(texts[i]) for i, k in enumerate(page.kinds("lower")) if k == "i"]
+    np.testing.assert_allclose(drawn, np.round(grey.ravel() / 255, 2))
+    page.tab.mouse.dblclick(*page.point("lower", 7))  # the user types a value into one input cell
+    page.after(lambda: (page.tab.locator("input.cx-edit").fill("7"), page.tab.locator("input.cx-edit").press("Enter")))
+    assert page.texts("lower")[7] == "7"
+    page.tab.get_by_role("button", name="last frame").click()
+    x = np.array([number(t) for _, t in sorted(page.texts("lower").items())]).reshape(1, 1, 4, 5)
+    w = np.array([number(t) for _, t in sorted(page.texts("kernel").items())]).reshape(1, 1, 2, 2)
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(w))[0, 0].numpy()
+    shown = np.array([number(t) for _, t in sorted(page.texts("upper").items())]).reshape(3, 4)
+    np.testing.assert_allclose(shown, want, atol=0.051)  # as shown: two decimals below 10, one from 10
+    assert not page.problems, page.problems

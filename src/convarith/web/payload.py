@@ -181,7 +181,7 @@ def describe(state: State) -> dict[str, Any]:
         view=state.view,
         numeric=state.numeric,
         seed=state.seed,
-        input_values=None if state.input_values is None else np.array(state.input_values),
+        input_values=None if state.input_values is None else np.reshape(state.input_values, bound.sample_input_shape),
         kernel_values=kernel_values,
         max_frames=MAX_FRAMES,
     )

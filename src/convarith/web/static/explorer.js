@@ -935,7 +935,10 @@ class Explorer {
     this.stage.style.position = "relative";
     this.stage.append(input);
     input.focus();
+    let finished = false;
     const done = (commit) => {
+      if (finished) return; // removing the field blurs it: the blur handler must not end it twice
+      finished = true;
       input.remove();
       if (!commit) return;
       const values = [...p.values.input];
