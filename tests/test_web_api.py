@@ -273,5 +273,7 @@ def test_convarith_serve_serves_until_stopped_and_refuses_bad_flags() -> None:
         server.wait(timeout=10)
     bad = subprocess.run([command, "serve", "--port", "70000"], capture_output=True, text=True, timeout=60)
     assert (bad.returncode, bad.stderr.strip()) == (2, "error: --port: must be 0 … 65535; got 70000")
-    with socket.socket() as probe:  # the port is free again: the server let it go
+    with socket.socket() as probe:  # the port is free again: the server let it go (closed connections may linger)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
+        probe.listen()
