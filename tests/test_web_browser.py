@@ -301,3 +301,19 @@ def test_values_typed_or_dropped_as_an_image_are_the_input(browser: Any, url: st
     shown = np.array([number(t) for _, t in sorted(page.texts("upper").items())]).reshape(3, 4)
     np.testing.assert_allclose(shown, want, atol=0.051)  # as shown: two decimals below 10, one from 10
     assert not page.problems, page.problems
+
+
+def test_a_kernel_tap_lights_every_cell_it_multiplies(browser: Any, url: str) -> None:
+    state = "op=conv2d&input_shape=6,5&kernel_size=3,2&stride=2,1&dilation=1,2&padding=1:1,0:1"
+    page = Page(browser, url, state)
+    layer, shape = layer_of(state)
+    bound = layer.bind(shape)
+    drawn = [i for i, k in enumerate(page.kinds("lower")) if k == "i"]
+    for tap in (0, 3, 5):
+        one_hot = np.zeros(bound.weight_shape)
+        one_hot.flat[tap] = 1
+        used = np.flatnonzero((conv_matrix(bound, one_hot, format="dense") != 0).any(axis=0))
+        page.tab.mouse.move(*page.point("kernel", tap))
+        lit = set(page.cells("lower", "hl"))
+        assert [n for n, d in enumerate(drawn) if d in lit] == list(used), tap
+    assert not page.problems, page.problems

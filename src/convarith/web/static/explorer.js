@@ -742,7 +742,7 @@ class Explorer {
   }
 
   cellName(grid, i) {
-    const shape = this.page.grids[grid].shape;
+    const shape = grid === "kernel" ? this.page.shapes.kernel : this.page.grids[grid].shape;
     const idx = [];
     for (let a = shape.length - 1; a >= 0; a--) { idx.unshift(i % shape[a]); i = Math.floor(i / shape[a]); }
     return `(${idx.join(", ")})`;
