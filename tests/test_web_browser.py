@@ -317,3 +317,39 @@ def test_a_kernel_tap_lights_every_cell_it_multiplies(browser: Any, url: str) ->
         lit = set(page.cells("lower", "hl"))
         assert [n for n, d in enumerate(drawn) if d in lit] == list(used), tap
     assert not page.problems, page.problems
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "op=max_pool2d&input_shape=5,6&kernel_size=3,2&stride=2,2&padding=1:1,1:1&ceil_mode=1&numeric=1",
+        "op=avg_pool1d&input_shape=9&kernel_size=4&stride=3&padding=2:2&count_include_pad=0&numeric=1",
+        "op=conv_transpose2d&input_shape=3,4&in_channels=2&out_channels=4&groups=2&kernel_size=3,3&stride=2,2"
+        "&padding=1:1,0:0&output_padding=1,0&view=scatter&numeric=1&flip=1",
+        "op=conv3d&input_shape=3,4,4&in_channels=2&out_channels=2&groups=2&kernel_size=2,2,2&numeric=1",
+        "op=conv2d&input_shape=6,6&kernel_size=3,3&padding=-1:2,2:-1&padding_mode=zeros&numeric=1",
+        "op=conv2d&input_shape=6,6&kernel_size=3,3&padding=2:2,2:2&padding_mode=reflect&numeric=1",
+    ],
+)
+def test_every_control_and_cell_answers_without_a_script_error(browser: Any, url: str, state: str) -> None:
+    page = Page(browser, url, state)
+    explorer = "window.convarithExplorer"
+    for grid in ("lower", "kernel", "upper"):
+        count = page.tab.evaluate(f"(g) => {explorer}.textsOf(g, 0).length", grid)
+        for i in sorted({0, count // 2, count - 1}):
+            page.tab.mouse.move(*page.point(grid, i))
+            page.tab.mouse.click(*page.point(grid, i))  # pin
+            page.tab.mouse.click(*page.point(grid, i))  # unpin
+    for name in ("next frame", "last frame", "previous frame", "first frame"):
+        page.tab.get_by_role("button", name=name).click()
+    page.tab.locator("select.cx-speed").select_option("60")
+    page.tab.locator("button.cx-play").click()
+    page.tab.wait_for_timeout(300)
+    page.tab.get_by_role("button", name="previous frame").click()  # stops playing (if it has not ended)
+    assert page.tab.get_attribute("button.cx-play", "aria-label") == "play"
+    box = page.tab.locator("canvas.cx-matrix-overlay").bounding_box()
+    assert box is not None
+    page.tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    frame = int(page.tab.get_attribute("#explorer", "data-frame") or -1)
+    assert 0 <= frame < page.tab.evaluate(f"() => {explorer}.count()")
+    assert not page.problems, page.problems
