@@ -508,8 +508,10 @@ class Explorer {
     const avail = Math.max(320, this.stage.clientWidth || 900) - 24;
     const across = width(lower) + width(kernel) + width(upper) + 4;
     let cell = Math.floor(avail / across);
-    const vertical = cell < 12;
-    if (vertical) cell = Math.floor(avail / Math.max(width(lower), width(upper), width(kernel)));
+    // grids one above the other when side by side they would be small and stacked much larger (narrow screens)
+    const stacked = Math.floor(avail / Math.max(width(lower), width(upper), width(kernel)));
+    const vertical = cell < 16 && stacked >= 1.5 * cell;
+    if (vertical) cell = stacked;
     cell = Math.max(5, Math.min(cell, 44));
     const label = k.length === 3 ? 36 : 22;
     const blocks = { lower, kernel, upper };
