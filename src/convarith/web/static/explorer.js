@@ -677,8 +677,8 @@ class Explorer {
     this.lit = [];
   }
 
-  light(name, c, i, cls) {
-    this.lit.push([name, c, i, cls]);
+  light(name, c, i, cls, label = null) {
+    this.lit.push([name, c, i, cls, label]);
   }
 
   lightTaps(taps) {
@@ -688,7 +688,10 @@ class Explorer {
   paintOverlay() {
     const ctx = this.over, cell = this.layout.cell;
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
-    for (const [name, c, i, cls] of this.lit) {
+    ctx.font = `${Math.round(cell * 0.28)}px ui-monospace, Menlo, Consolas, monospace`;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "alphabetic";
+    for (const [name, c, i, cls, label] of this.lit) {
       const [x, y] = this.cellBox(name, c, i);
       const [fill, stroke] = LIGHT[cls];
       ctx.beginPath();
@@ -697,6 +700,7 @@ class Explorer {
       ctx.lineWidth = 2;
       ctx.strokeStyle = stroke;
       ctx.stroke();
+      if (label) { ctx.fillStyle = "#ffffff"; ctx.fillText(`×${label}`, x + cell - 3, y + cell - 3); }
     }
   }
 
@@ -728,7 +732,14 @@ class Explorer {
     const c = Math.floor(f / per), pos = f % per;
     const [start, stop] = fr.channels[c];
     const windowGrid = fr.on, single = windowGrid === "lower" ? "upper" : "lower";
-    for (let ch = start; ch < stop; ch++) for (const k of fr.cells[pos]) this.light(windowGrid, ch, k, "hl");
+    // as in the guide: each window cell carries the weight it is multiplied by, small in its corner
+    const weights = p.values?.weight && p.weight_base && this.layout.cell >= 26;
+    for (let ch = start; ch < stop; ch++) {
+      fr.cells[pos].forEach((k, t) => {
+        const w = weights ? fmt(p.values.weight[p.weight_base[c][ch - start] + fr.kernel[t]]) : null;
+        this.light(windowGrid, ch, k, "hl", w);
+      });
+    }
     this.light(single, c, pos, "now");
     this.lightTaps(fr.kernel);
     this.paintOverlay();
