@@ -1,5 +1,6 @@
 """Every writer produces files that decode, with the right frame count, size and pixels; the
-streamed GIF is the frames the raster model draws; composition is linear (each frame's shapes are
+streamed GIF is the frames the raster model draws, in the bytes Pillow's GIF writer gives, and
+drawing on a palette is ImageDraw's drawing; composition is linear (each frame's shapes are
 bounded by its window, never by its index); numbers fit their cells; bad paths and frame rates are
 one-line errors; the matrix and overlap pictures agree with C, the findings and PyTorch."""
 
@@ -21,10 +22,10 @@ from convarith.ops.matrix import conv_matrix
 from convarith.render import animate, build_animation, compose, draw_matrix, draw_overlap, gallery, write
 from convarith.render.gallery_items import GALLERY, TOUR_PICTURES, tour_pictures
 from convarith.render.maps import matrix_scene, matrix_taps, overlap_counts, overlap_scene
-from convarith.render.raster import Canvas, Palette, font, frames_rgb, text_size
-from convarith.render.scene import Polygon, Text, format_value
+from convarith.render.raster import Canvas, Palette, draw_shapes, font, frames_rgb, text_size
+from convarith.render.scene import Line, Polygon, Text, format_value
 from convarith.render.style import CELL, FOOTPRINT
-from convarith.render.writers import _palette
+from convarith.render.writers import _gif_image, _palette
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAYER = Layer("conv2d", kernel_size=3, stride=2, padding=1)
@@ -60,6 +61,95 @@ def test_streamed_gif_frames_are_the_drawn_frames(tmp_path: Path, style: str) ->
                 assert expected.mode == ("P" if scene.supersample == 1 else "RGB")
                 want = np.asarray((expected if expected.mode == "P" else palette.quantize(expected)).convert("RGB"))
                 np.testing.assert_array_equal(np.asarray(im.convert("RGB")), want)
+
+
+def test_streamed_guide_gif_at_1x_decodes_to_the_drawn_frames(tmp_path: Path) -> None:
+    """Large guide pages are drawn at 1× on the palette (rays, footprints, numbers): each frame decodes as drawn."""
+    scene = compose(build_animation(Layer("conv2d", kernel_size=3, padding=1), (5, 5), numeric=True), "guide")
+    scene.supersample = 1  # as compose draws pages over 0.6 Mpx (the 40×40 numeric animation)
+    (path,) = write(scene, tmp_path / "guide.gif")
+    palette = Palette(_palette(scene))
+    with Image.open(path) as im:
+        assert im.n_frames == len(scene.frames) == 25
+        for n, expected in enumerate(frames_rgb(scene, palette=palette)):
+            im.seek(n)
+            assert expected.mode == "P"
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), np.asarray(expected.convert("RGB")))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (130, 610), (1285, 40)])
+def test_gif_frames_are_the_bytes_pillow_writes(size: tuple[int, int]) -> None:
+    """The streamed frames skip Pillow's per-call set-up; the bytes are the ones ``getdata`` writes."""
+    from PIL import GifImagePlugin
+
+    rng = np.random.default_rng(size[0])
+    pixels = np.where(rng.random(size[::-1]) < 0.8, 7, rng.integers(0, 243, size[::-1])).astype(np.uint8)
+    image = Image.fromarray(pixels).convert("P")
+    image.putpalette(list(rng.integers(0, 256, 3 * 243)))
+    for offset, duration in (((0, 0), 500), ((248, 44), 10), ((3, 1000), 100_000 + 1000)):
+        want = b"".join(GifImagePlugin.getdata(image, offset=offset, duration=duration, disposal=1))
+        assert _gif_image(image, offset, duration) == want
+
+
+def test_palette_drawing_is_imagedraws() -> None:
+    """Shapes drawn on a palette image through Pillow's core are the pixels ImageDraw draws with the same indices."""
+    from PIL import ImageDraw
+
+    def at(k: int, *points: tuple[float, float]) -> tuple[tuple[float, float], ...]:
+        return tuple((x + 50 * (k % 4), y + 40 * (k // 4)) for x, y in points)  # side by side, none hiding another
+
+    quad = ((3.2, 4.7), (40.5, 6.1), (38.9, 30.4), (5.5, 28.8))
+    shapes = [
+        Polygon(at(0, *quad), "#0072B2"),
+        Polygon(at(1, *quad), "#E69F00", "#000000", 1.5),
+        Polygon(at(2, *quad), None, "#009E73", 1.0, "dash"),
+        Polygon(at(3, *quad), "#56B4E9", "#D55E00", 3.0),  # width 6 at 2×: curved joints
+        Line(at(4, (1.0, 1.0), (45.3, 33.3)), "#CC79A7", 1.2),
+        Line(at(5, (2.0, 30.0), (44.0, 2.5), (20.0, 20.0)), "#000000", 2.6),
+        Line(at(6, (0.0, 16.0), (48.0, 16.5)), "#5D6D7E", 1.0, "dot"),
+    ]
+    colours = ["#FFFFFF", *sorted({c for s in shapes for c in _colours_of(s)})]
+    flat = [int(c[k : k + 2], 16) for c in colours for k in (1, 3, 5)]
+    palette = Palette(_palette_image(flat))
+    for scale, offset in ((1, (0.0, 0.0)), (2, (-3.0, 5.0))):
+        fast = _palette_image(flat, (420, 170), palette.white)
+        expected = fast.copy()
+        draw_shapes(ImageDraw.Draw(fast), shapes, scale, offset, palette)
+        for shape in shapes:
+            _imagedraw(ImageDraw.Draw(expected), shape, scale, offset, palette)
+        assert fast.tobytes() == expected.tobytes()
+        assert len(set(fast.tobytes())) == len(colours)  # every colour drawn
+
+
+def _colours_of(shape: Polygon | Line) -> list[str]:
+    return [c for c in ((shape.fill, shape.outline) if isinstance(shape, Polygon) else (shape.colour,)) if c]
+
+
+def _palette_image(flat: list[int], size: tuple[int, int] = (1, 1), index: int = 0) -> Image.Image:
+    image = Image.new("P", size, index)
+    image.putpalette(flat)
+    return image
+
+
+def _imagedraw(draw, shape, scale, offset, palette) -> None:  # type: ignore[no-untyped-def]
+    """A shape drawn with ImageDraw's own calls, as draw_shapes did before its palette fast path."""
+    from convarith.render.raster import _dashed
+
+    ox, oy = offset
+    points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
+    if isinstance(shape, Polygon):
+        if shape.fill is not None:
+            draw.polygon(points, fill=palette.index(shape.fill))
+        colour, points = shape.outline, [*points, points[0]]
+    else:
+        colour = shape.colour
+    if colour is None:
+        return
+    width = max(round(shape.width * scale), 1)
+    if shape.dash is None:
+        draw.line(points, fill=palette.index(colour), width=width, joint="curve")
+    else:
+        _dashed(draw, points, palette.index(colour), width, shape.dash, scale)
 
 
 def test_changed_rectangles_hold_every_changed_pixel() -> None:

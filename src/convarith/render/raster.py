@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .scene import Line, Polygon, Scene, Shape, Text, text_width
@@ -103,37 +103,54 @@ def draw_shapes(
     """
     ox, oy = offset
     ink = palette.index if palette is not None else _same
+    core = draw.draw  # on a palette image, fills go straight to the core call ImageDraw.polygon makes
+    target: Image.Image = draw._image
+    image = target.im if palette is not None else None
     for shape in shapes:
         if isinstance(shape, Polygon):
             points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
             if shape.fill is not None:
-                draw.polygon(points, fill=ink(shape.fill))
-            if shape.outline is not None:
-                width = max(round(shape.width * scale), 1)
-                closed = [*points, points[0]]
-                if shape.dash is None:
-                    draw.line(closed, fill=ink(shape.outline), width=width, joint="curve")
+                if palette is None:
+                    draw.polygon(points, fill=shape.fill)
                 else:
-                    _dashed(draw, closed, ink(shape.outline), width, shape.dash, scale)
+                    core.draw_polygon(points, core.draw_ink(ink(shape.fill)), 1)
+            if shape.outline is not None:
+                _stroke(draw, [*points, points[0]], ink(shape.outline), shape.width, shape.dash, scale)
         elif isinstance(shape, Line):
             points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
-            width = max(round(shape.width * scale), 1)
-            if shape.dash is None:
-                draw.line(points, fill=ink(shape.colour), width=width, joint="curve")
-            else:
-                _dashed(draw, points, ink(shape.colour), width, shape.dash, scale)
+            _stroke(draw, points, ink(shape.colour), shape.width, shape.dash, scale)
         elif palette is not None:
-            palette.text(draw, shape, scale, ox, oy)
+            palette._paste_text(target, image, shape, scale, ox, oy)
         else:
             _text(draw, shape, scale, ox, oy)
+
+
+def _stroke(
+    draw: ImageDraw.ImageDraw,
+    points: list[tuple[float, float]],
+    colour: str | int,
+    width: float,
+    dash: str | None,
+    scale: float,
+) -> None:
+    """A polyline, solid or dashed; a palette index goes straight to Pillow's core ``draw_lines`` (what
+    ``ImageDraw.line`` calls; its ``joint="curve"`` only acts above width 4)."""
+    pixels = max(round(width * scale), 1)
+    if dash is not None:
+        _dashed(draw, points, colour, pixels, dash, scale)
+    elif pixels > 4 or not isinstance(colour, int):
+        draw.line(points, fill=colour, width=pixels, joint="curve")
+    else:
+        draw.draw.draw_lines(points, draw.draw.draw_ink(colour), pixels)
 
 
 def _same(colour: str) -> str:
     return colour
 
 
-_Tile = tuple["Image.Image", "Image.Image", int, int, tuple[int, int]]
-"""A text tile: its palette pixels, the glyphs' mask, its offset from the anchor, its size."""
+_Tile = tuple["Image.Image", "Image.Image", int, int, tuple[int, int], tuple[object, object]]
+"""A text tile: its palette pixels, the glyphs' mask, its offset from the anchor, its size, and
+the two images' cores (Pillow's ``Image.im``, looked up once)."""
 
 
 class Palette:
@@ -177,11 +194,14 @@ class Palette:
         """Text as a palette tile: its glyphs anti-aliased over the fill at its anchor, quantized, pasted
         through the glyphs' own mask (cached by text, size, colours), so a number costs a paste."""
         target: Image.Image = draw._image
+        self._paste_text(target, target.im, shape, scale, ox, oy)
+
+    def _paste_text(self, target: Image.Image, core: object, shape: Text, scale: float, ox: float, oy: float) -> None:
+        # ``core`` is ``target.im``, Pillow's core image: a paste per number, without the per-call checks
         size = text_size(shape, scale)
         ax, ay = round(shape.x * scale + ox), round(shape.y * scale + oy)
-        core = target.im  # Pillow's core image: a paste per number, without the per-call checks
-        width, height = core.size
-        fill = core.getpixel((ax, ay)) if 0 <= ax < width and 0 <= ay < height else self.white
+        width, height = core.size  # type: ignore[attr-defined]
+        fill = core.getpixel((ax, ay)) if 0 <= ax < width and 0 <= ay < height else self.white  # type: ignore[attr-defined]
         key = (shape.text, size, shape.bold, shape.anchor, shape.colour, fill)
         found = self._tiles.get(key)
         if found is None:
@@ -189,10 +209,10 @@ class Palette:
             if len(self._tiles) > 20_000:
                 self._tiles.clear()
             self._tiles[key] = found
-        tile, glyphs, left, top, (w, h) = found
+        tile, glyphs, left, top, (w, h), cores = found
         x, y = ax + left, ay + top
         if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
-            core.paste(tile.im, (x, y, x + w, y + h), glyphs.im)
+            core.paste(cores[0], (x, y, x + w, y + h), cores[1])  # type: ignore[attr-defined]
         else:
             target.paste(tile, (x, y), glyphs)
 
@@ -204,7 +224,8 @@ class Palette:
         k = int(fill) if isinstance(fill, int) else 0
         rgb = Image.new("RGB", mask.size, tuple(flat[3 * k : 3 * k + 3]))
         ImageDraw.Draw(rgb).bitmap((0, 0), mask, fill=shape.colour)
-        return self.quantize(rgb), mask.point(lambda v: 255 if v else 0).convert("1"), left, top, mask.size
+        tile, glyphs = self.quantize(rgb), mask.point(lambda v: 255 if v else 0).convert("1")
+        return tile, glyphs, left, top, mask.size, (tile.im, glyphs.im)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -232,28 +253,48 @@ def shape_box(shape: Shape) -> tuple[float, float, float, float]:
     >>> shape_box(Line(((0.0, 0.0), (10.0, 0.0)), "#000000", 2))
     (-4.0, -4.0, 14.0, 4.0)
     """
-    if isinstance(shape, Text):
-        w = text_width(shape.text, shape.size, shape.bold) + 2
-        h = shape.size * 1.3 + 2
-        horizontal, vertical = shape.anchor
-        x0 = shape.x - w / 2 if horizontal == "m" else shape.x - w if horizontal == "r" else shape.x - 1
-        y0 = shape.y - h / 2 if vertical == "m" else shape.y - h if vertical == "s" else shape.y - 1
-        return x0, y0, x0 + w, y0 + h + (shape.size * 0.3 if vertical == "s" else 0)
-    reach = (shape.width if isinstance(shape, Line) or shape.outline is not None else 0) + 2
-    xs, ys = zip(*shape.points, strict=True)
-    return min(xs) - reach, min(ys) - reach, max(xs) + reach, max(ys) + reach
+    return _bounds((shape,))
+
+
+def _bounds(shapes: Iterable[Shape]) -> tuple[float, float, float, float]:
+    """The rectangle that holds every shape's :func:`shape_box`, in one pass (a frame's rectangle is
+    asked for thousands of times per animation)."""
+    left = top = math.inf
+    right = bottom = -math.inf
+    for shape in shapes:
+        if isinstance(shape, Text):
+            w = text_width(shape.text, shape.size, shape.bold) + 2
+            h = shape.size * 1.3 + 2
+            horizontal, vertical = shape.anchor
+            x0 = shape.x - w / 2 if horizontal == "m" else shape.x - w if horizontal == "r" else shape.x - 1
+            y0 = shape.y - h / 2 if vertical == "m" else shape.y - h if vertical == "s" else shape.y - 1
+            x1, y1 = x0 + w, y0 + h + (shape.size * 0.3 if vertical == "s" else 0)
+        else:
+            reach = (shape.width if isinstance(shape, Line) or shape.outline is not None else 0) + 2
+            xs = [p[0] for p in shape.points]
+            ys = [p[1] for p in shape.points]
+            x0, y0, x1, y1 = min(xs) - reach, min(ys) - reach, max(xs) + reach, max(ys) + reach
+        if x0 < left:
+            left = x0
+        if y0 < top:
+            top = y0
+        if x1 > right:
+            right = x1
+        if y1 > bottom:
+            bottom = y1
+    return left, top, right, bottom
 
 
 def _union(shapes: Sequence[Shape], width: int, height: int) -> Box | None:
     if not shapes:
         return None
-    boxes = [shape_box(s) for s in shapes]
+    left, top, right, bottom = _bounds(shapes)
     # even corners: the crop is then shifted by an even number of pixels, which every rounding
     # Pillow uses (half to even included) draws alike, so the part equals the whole frame's pixels
-    x0 = max(math.floor(min(b[0] for b in boxes)) // 2 * 2, 0)
-    y0 = max(math.floor(min(b[1] for b in boxes)) // 2 * 2, 0)
-    x1 = min(math.ceil(max(b[2] for b in boxes)), width)
-    y1 = min(math.ceil(max(b[3] for b in boxes)), height)
+    x0 = max(math.floor(left) // 2 * 2, 0)
+    y0 = max(math.floor(top) // 2 * 2, 0)
+    x1 = min(math.ceil(right), width)
+    y1 = min(math.ceil(bottom), height)
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
