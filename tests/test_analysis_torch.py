@@ -261,3 +261,109 @@ def test_real_model_definitions_trace_whole() -> None:
     assert report[report.outputs[0]].node.shape == (1, 3, 16, 16)
     assert report.unknown_from is not None and "attentions" in report.unknown_from
     assert [f.code for f in report.findings].count("unknown-op") == 1
+
+
+# -- the tracer's fast paths are PyTorch's answers ------------------------------------------------------
+
+
+@examples(120)
+@given(st.data())
+def test_shapes_without_meta_kernels_are_pytorchs(data: st.DataObject) -> None:
+    """The outputs the tracer makes without PyTorch's meta kernels (residual arithmetic, global means, the
+    outputs of normalisations and activations) have the shape, strides and type PyTorch's kernels give,
+    channels-last and broadcast operands included; what it leaves to PyTorch it leaves whole."""
+    from convarith.frameworks.trace_torch import _empty_like, _shortcut
+
+    shape = data.draw(st.lists(st.sampled_from([1, 1, 2, 3]), min_size=4, max_size=4))
+    other = [data.draw(st.sampled_from([1, s])) for s in shape][data.draw(st.integers(0, 4)) :]
+    x, y = torch.empty(shape, device="meta"), torch.empty(other, device="meta")
+    if data.draw(st.booleans()):
+        x = x.to(memory_format=torch.channels_last)
+    if len(other) == 4 and data.draw(st.booleans()):
+        y = y.to(memory_format=torch.channels_last)
+    if data.draw(st.booleans()):
+        x, y = y, x
+    ops = [("add", torch.ops.aten.add.Tensor, (x, y)), ("mul", torch.ops.aten.mul.Tensor, (x, y))]
+    ops += [("div", torch.ops.aten.div.Tensor, (x, y.to(torch.float64)))]  # two types: PyTorch's promotion
+    if x.dim() == 4:
+        dims, keep = data.draw(st.sampled_from([[2, 3], [-1, -2], [1], [0, 3]])), data.draw(st.booleans())
+        ops += [("mean", torch.ops.aten.mean.dim, (x, dims, keep)), ("amax", torch.ops.aten.amax.default, (x, dims))]
+    for name, op, args in ops:
+        got = _shortcut(op, name, args)
+        if got is None:
+            continue
+        want = op(*args)
+        assert (got.shape, got.stride(), got.dtype) == (want.shape, want.stride(), want.dtype), name
+    made, want = _empty_like(x), torch.empty_like(x)
+    assert (made.shape, made.stride(), made.dtype) == (want.shape, want.stride(), want.dtype)
+
+
+def test_the_trace_leaves_the_model_as_it_was() -> None:
+    """Tracing swaps parameters and buffers for meta copies and wraps forward methods for its length
+    only: afterwards (also after a refusal) the model holds its own tensors and methods, and runs."""
+    model = UNet(depth=1, width=2).eval()
+    before = {name: t for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    report = analyze(model, (1, 1, 32, 32))
+    with pytest.raises(ConvArithError):
+        analyze(model, (1, 1, 2, 2))  # refused: a kernel larger than its input
+    after = {name: t for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    assert not any(t.is_meta for t in after.values())
+    assert not any("forward" in m.__dict__ for m in model.modules())
+    assert model(torch.zeros(1, 1, 32, 32)).shape == report[report.outputs[0]].node.shape == (1, 2, 16, 16)
+
+
+def test_shared_modules_hooks_and_unbatched_inputs() -> None:
+    """A module registered under two names is traced under its first; the operations in a module's own
+    forward hook are named after it; an unbatched convolution, which PyTorch runs itself, keeps its
+    weights in the count."""
+
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+            self.alias = self.conv
+            self.head = torch.nn.Conv2d(2, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.alias(self.conv(x)))
+
+    model = Twice()
+    model.head.register_forward_hook(lambda module, args, out: out * 2)
+    report = analyze(model, (1, 2, 8, 8))
+    assert [r.name for r in report.nodes] == ["input", "conv", "conv_2", "head", "head.mul"]
+    assert report.parameters == sum(p.numel() for p in model.parameters())
+    unbatched = analyze(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)), (3, 8, 8))
+    assert unbatched.parameters == 3 * 4 * 9 + 4
+
+
+@examples(40)
+@given(st.data())
+def test_profiles_asked_for_one_by_one_are_the_whole_graphs(data: st.DataObject) -> None:
+    """The overlap profiles a report works out when asked (its outputs' and upsamplings' at first, any
+    node's on request) are those of every node computed at once."""
+    from convarith.analysis.fields import overlap_profiles, propagate
+    from convarith.frameworks.trace_torch import trace
+
+    ndim = data.draw(st.sampled_from([1, 2]))
+    chosen, size = data.draw(steps(ndim))
+    assume(chosen)
+    graph = trace(build(chosen, ndim), (1, 2) + (size,) * ndim)
+    fields = propagate(graph)
+    whole = overlap_profiles(graph, fields)
+    names = [n.name for n in graph.nodes]
+    known: dict[str, dict[int, list[float]]] = {}
+    for name in data.draw(st.permutations(names)):
+        assert overlap_profiles(graph, fields, [name], known)[name] == whole[name]
+
+
+def test_a_graph_refuses_several_inputs_to_a_one_input_operation() -> None:
+    """Only merges, concatenations and unknown operations read more than one data input."""
+    from convarith.analysis.graph import Graph
+
+    g = Graph()
+    a = g.add("a", "input", (), (1, 1, 4))
+    b = g.add("b", "elementwise", (a,), (1, 1, 4), what="relu")
+    assert g.add("sum", "merge", (a, b), (1, 1, 4), what="add") == "sum"
+    with pytest.raises(ConvArithError, match="one data input"):
+        g.add("pad", "pad", (a, b), (1, 1, 6), pads=((0, 0), (0, 0), (1, 1)))

@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ class Periodic:
         >>> Periodic(1, 2, ((0, 2),)).then(Periodic(2, 1, ((0, 0), (0, 0))))  # conv s=2, then nearest ×2
         Periodic(period=2, step=2, phases=((0, 2), (0, 2)))
         """
+        if self.period == 1 == op.period and self.step >= 0:  # one phase each: the span in closed form
+            mine, reads = self.phases[0], op.phases[0]
+            if mine is None or reads is None:
+                return Periodic(1, self.step * op.step, (None,))
+            return Periodic(1, self.step * op.step, ((reads[0] * self.step + mine[0], reads[1] * self.step + mine[1]),))
         g = math.gcd(self.period, op.step)
         period = op.period * (self.period // g)
         step = self.step * (op.step // g)
@@ -135,6 +141,10 @@ class Periodic:
         >>> Periodic.window(1, -1, 3).union(Periodic.window(1, -2, 3))
         Periodic(period=1, step=1, phases=((-2, 1),))
         """
+        if self.period == 1 == other.period and self.step == other.step:  # one phase each
+            a, b = self.phases[0], other.phases[0]
+            phase = a if b is None else b if a is None else (min(a[0], b[0]), max(a[1], b[1]))
+            return Periodic(1, self.step, (phase,))
         if self.rate != other.rate:
             return None
         period = math.lcm(self.period, other.period)
@@ -157,11 +167,26 @@ class Periodic:
         >>> Periodic(2, 16, ((60, 71), (60, 71))).offset, Periodic.window(8, 0, 139).offset
         (Fraction(123, 2), Fraction(69, 1))
         """
+        if self.period == 1:  # the common case, without the sum below
+            phase = self.phases[0]
+            return None if phase is None else Fraction(phase[0] + phase[1], 2)
         centres = self.centres
         if any(c is None for c in centres):
             return None
         rate = self.rate
         return sum((c - r * rate for r, c in enumerate(centres) if c is not None), Fraction(0)) / self.period
+
+    def aligned(self, other: Periodic) -> bool:
+        """Whether two maps look at the same places: equal rates and equal :attr:`offset` s.
+
+        >>> one = Periodic.window(2, 0, 1)
+        >>> Periodic.window(2, -1, 3).aligned(one), Periodic.window(2, 0, 3).aligned(one)
+        (True, False)
+        """
+        if self.period == 1 == other.period and self.phases[0] is not None and other.phases[0] is not None:
+            (a, b), (c, d) = self.phases[0], other.phases[0]
+            return self.step == other.step and a + b == c + d  # without the fractions
+        return self.rate == other.rate and self.offset == other.offset
 
     def _reduced(self) -> Periodic:
         """The same map with its shortest period."""
@@ -202,6 +227,11 @@ class AxisOp:
 
     def read(self, wanted: Sequence[bool]) -> list[bool]:
         """The input cells that the wanted output cells read (one flag per cell)."""
+        if all(wanted):
+            return list(self._read_by_all)
+        return self._read(wanted)
+
+    def _read(self, wanted: Sequence[bool]) -> list[bool]:
         out = [False] * self.input
         for o, want in enumerate(wanted):
             if want:
@@ -209,14 +239,37 @@ class AxisOp:
                     out[i] = True
         return out
 
+    @functools.cached_property
+    def _read_by_all(self) -> list[bool]:
+        """The input cells that some output cell reads (kept: a whole tensor is what is mostly wanted)."""
+        return self._read([True] * self.output)
+
+    @functools.cached_property
+    def _runs(self) -> tuple[tuple[int, int], ...] | None:
+        """Each output cell's sources as one run of cells ``start … stop − 1`` in order, for slices of the
+        input instead of its cells one by one; ``None``: not every output's are."""
+        runs = []
+        for src in self.sources:
+            start = src[0] if src else 0
+            stop = start + len(src)
+            if src != tuple(range(start, stop)):
+                return None
+            runs.append((start, stop))
+        return tuple(runs)
+
     def counts(self, inputs: Sequence[float]) -> list[float]:
         """What each output cell holds when the input cells hold ``inputs`` and every kernel tap weighs
         one (interpolations and averages keep their weights, a max pool takes the largest): the
         overlap of a stack, one axis at a time."""
+        runs = self._runs if self.weights is None else None
         if self.largest:
+            if runs is not None:  # the same values in the same order, sliced
+                return [max(inputs[a:b], default=0.0) for a, b in runs]
             return [max((inputs[i] for i in src), default=0.0) for src in self.sources]
         if self.weights is None:
-            return [float(sum(inputs[i] for i in src)) for src in self.sources]
+            if runs is not None:
+                return [float(sum(inputs[a:b])) for a, b in runs]
+            return [float(sum([inputs[i] for i in src])) for src in self.sources]
         return [
             sum(w * inputs[i] for i, w in zip(src, ws, strict=True))
             for src, ws in zip(self.sources, self.weights, strict=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -38,7 +38,10 @@ __all__ = [
     "Merged",
     "NodeFields",
     "State",
+    "bound_layer",
+    "clear_caches",
     "layer_facts",
+    "layer_findings",
     "overlap_profiles",
     "propagate",
     "read_back",
@@ -84,8 +87,12 @@ class NodeFields:
     axis_ops: dict[int, AxisOp] = field(default_factory=dict)
     """Output axis → its map to the same axis of the (first) input, for spatial operations."""
     findings: list[Finding] = field(default_factory=list)
+    """What the walk found here (a misaligned merge, an unknown operation); a layer's own findings are
+    :func:`layer_findings`."""
     exact: bool = True
     """Whether :func:`read_back` can go through this node (not an unknown operation)."""
+    bound: BoundLayer | None = None
+    """A layer node's layer bound to its input."""
 
 
 IDENTITY = Periodic.window(1, 0, 1)
@@ -123,6 +130,7 @@ class _Walk:
             raise ConvArithError("model", "must have one input the analysis follows", len(first))
         self.labels0 = input_labels(graph[first[0]].shape, spatial)
         self.axes = sum(1 for label in self.labels0 if isinstance(label, int))
+        self.visits: dict[str, Callable[[Node], NodeFields]] = {}
 
     def run(self) -> dict[str, NodeFields]:
         for node in self.graph.nodes:
@@ -140,13 +148,10 @@ class _Walk:
     def visit(self, node: Node) -> NodeFields:
         if node.op == "input":
             return NodeFields(self.labels0, (IDENTITY,) * self.axes)
-        upstream = [self.out[i] for i in node.inputs]
-        lost = next((s for f in upstream for s in f.states if isinstance(s, Lost)), None)
-        result = getattr(self, "_" + node.op)(node)
-        assert isinstance(result, NodeFields)
-        if lost is not None and not any(isinstance(s, Lost) for s in result.states):  # pragma: no cover
-            result.states = tuple(lost for _ in result.states)
-        return result
+        visit = self.visits.get(node.op)
+        if visit is None:
+            visit = self.visits[node.op] = getattr(self, "_" + node.op)
+        return visit(node)
 
     # -- spatial operations ----------------------------------------------------------------------
 
@@ -173,13 +178,13 @@ class _Walk:
         layer = node.layer
         assert layer is not None
         shape = node.input_shapes[0]
-        bound, axis_ops, found = layer_facts(layer, tuple(shape))
+        bound, axis_ops = layer_facts(layer, tuple(shape))
         if tuple(bound.output_shape) != tuple(node.shape):
             what = f"{node.name}: the traced shape {node.shape} is not what its layer computes"
             raise ConvArithError("model", what, bound.output_shape)
         lead = len(shape) - layer.ndim
         result = self.spatial(node, {lead + n: op for n, op in enumerate(axis_ops)})
-        result.findings += list(found)
+        result.bound = bound
         return result
 
     def _pad(self, node: Node) -> NodeFields:
@@ -321,7 +326,7 @@ class _Walk:
         positional = [f for f, _ in fields if f.step != 0]
         for b in positional[1:]:
             a = positional[0]
-            if a.rate != b.rate or a.offset != b.offset:
+            if not a.aligned(b):
                 notes.append(
                     finding(
                         "misaligned-merge",
@@ -483,12 +488,39 @@ def _groups(labels: Sequence[Label], before: Sequence[int], after: Sequence[int]
 
 
 @functools.lru_cache(maxsize=4096)
-def layer_facts(layer: Layer, shape: tuple[int, ...]) -> tuple[BoundLayer, tuple[AxisOp, ...], tuple[Finding, ...]]:
-    """A layer bound to an input, its axis maps and its findings: once per (layer, shape) — a network
-    repeats its blocks, and a size scan its layers."""
-    bound = layer.bind(shape)
-    ops = tuple(_pooled(layer_axis(ax, layer.padding_mode), layer, ax, n) for n, ax in enumerate(bound.axes))
-    return bound, ops, bound.findings()
+def layer_facts(layer: Layer, shape: tuple[int, ...]) -> tuple[BoundLayer, tuple[AxisOp, ...]]:
+    """A layer bound to an input and its axis maps: once per (layer, shape) — a network repeats its
+    blocks, and a size scan its layers."""
+    bound = bound_layer(layer, shape)
+    ops = tuple(_pooled(_axis_map(ax, layer.padding_mode), layer, ax, n) for n, ax in enumerate(bound.axes))
+    return bound, ops
+
+
+@functools.lru_cache(maxsize=4096)
+def bound_layer(layer: Layer, shape: tuple[int, ...]) -> BoundLayer:
+    """``layer.bind(shape)``, once per (layer, shape): a tracer that binds a layer to find its output
+    shape leaves the binding to the analysis."""
+    return layer.bind(shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _axis_map(ax: AxisGeometry, padding_mode: str) -> AxisOp:
+    """:func:`~convarith.analysis.maps.layer_axis`, once per axis geometry (the axes of a square input
+    are alike, and so are the layers of a stage that differ only in their channels)."""
+    return layer_axis(ax, padding_mode)
+
+
+def clear_caches() -> None:
+    """Forget every layer's facts (for timing a cold analysis)."""
+    for cached in (bound_layer, layer_facts, layer_findings, _axis_map):
+        cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def layer_findings(layer: Layer, shape: tuple[int, ...]) -> tuple[Finding, ...]:
+    """A layer's own findings at an input (:meth:`~convarith.BoundLayer.findings`), once per (layer,
+    shape); the analysis asks for them only when a report shows them."""
+    return layer_facts(layer, shape)[0].findings()
 
 
 def _pooled(op: AxisOp, layer: Layer, ax: AxisGeometry, n: int) -> AxisOp:
@@ -540,7 +572,8 @@ def propagate(graph: Graph, spatial: int | None = None) -> dict[str, NodeFields]
 # -- backward: the exact cells ---------------------------------------------------------------------------
 
 Masks = dict[int, list[bool]]
-"""Wanted cells of a tensor: dim → one flag per cell (dims not listed: every cell)."""
+"""Wanted cells of a tensor: dim → one flag per cell (dims not listed: every cell). Never changed in
+place: one list may be shared by the masks of several tensors."""
 
 
 TERM_LIMIT = 256
@@ -551,16 +584,17 @@ def _add_term(terms: list[Masks], new: Masks) -> None:
     """Add a product of per-dim masks to a union of them, merging where that stays exact: a term inside
     another, or two terms that differ along one dim only."""
 
-    def inside(a: Masks, b: Masks) -> bool:
-        return all(not x or y for d in a for x, y in zip(a[d], b[d], strict=True))
+    def inside(a: Masks, b: Masks, dims: Sequence[int]) -> bool:
+        """Whether ``a`` lies in ``b``, given the dims along which they differ."""
+        return all(not x or y for d in dims for x, y in zip(a[d], b[d], strict=True))
 
     for n, old in enumerate(terms):
-        if inside(new, old):
+        differ = [d for d in new if new[d] != old[d]]
+        if inside(new, old, differ):
             return
-        if inside(old, new):
+        if inside(old, new, differ):
             terms[n] = new
             return
-        differ = [d for d in new if new[d] != old[d]]
         if len(differ) == 1:
             d = differ[0]
             merged = dict(old)
@@ -597,6 +631,9 @@ def read_back(
         for full in mine:
             if not all(any(v) for v in full.values()):
                 continue  # a product with an empty factor: no cell
+            if node.op == "elementwise" and node.input_shapes[0] == node.shape:
+                _add_term(terms.setdefault(node.inputs[0], []), full)  # the same cells (masks are shared, not changed)
+                continue
             for index, (name, in_shape) in enumerate(zip(node.inputs, node.input_shapes, strict=True)):
                 back = _back(node, index, full, in_shape, fields)
                 if back is None:
@@ -607,7 +644,7 @@ def read_back(
     shape = graph[first].shape
     found = terms.get(first, [])
     return tuple(
-        [any(t[d][i] for t in found) for i in range(shape[d])]
+        [any(cells) for cells in zip(*(t[d] for t in found), strict=True)] if found else [False] * shape[d]
         for d, label in enumerate(fields[first].labels)
         if isinstance(label, int)
     )
@@ -628,7 +665,7 @@ def _back(
             if axis_op is not None:
                 out[d] = axis_op.read(full[d])
             elif keeps_channels and in_shape[d] == node.shape[d]:
-                out[d] = list(full[d])
+                out[d] = full[d]
             else:
                 out[d] = [True] * in_shape[d]  # a layer reads every channel (of its group)
         return out
@@ -650,7 +687,7 @@ def _back(
                 start = sum(s[d] for s in node.input_shapes[:index])
                 out[d] = list(flags[start : start + in_shape[d]])
             elif in_shape[d] == len(flags):
-                out[d] = list(flags)
+                out[d] = flags
             elif in_shape[d] == 1:
                 out[d] = [any(flags)]  # broadcast
             else:  # a mismatched merge went on with every input padded to the largest: its first cells
@@ -722,7 +759,12 @@ def _back_reshape(full: Masks, before: Sequence[int], after: Sequence[int]) -> M
 _SAME_DIMS = ("layer", "pad", "slice", "resize", "pixel_shuffle", "pixel_unshuffle", "adaptive_pool")
 
 
-def overlap_profiles(graph: Graph, fields: Mapping[str, NodeFields]) -> dict[str, dict[int, list[float]]]:
+def overlap_profiles(
+    graph: Graph,
+    fields: Mapping[str, NodeFields],
+    names: Iterable[str] | None = None,
+    known: dict[str, dict[int, list[float]]] | None = None,
+) -> dict[str, dict[int, list[float]]]:
     """Per spatial dim of each node, what its cells hold when the input is all ones, every kernel tap
     weighs one and every bias is 0 (interpolations keep their weights): the overlap of a stack of
     layers — uneven by phase after transposed convolutions whose kernel the stride does not divide,
@@ -730,16 +772,37 @@ def overlap_profiles(graph: Graph, fields: Mapping[str, NodeFields]) -> dict[str
     the profile is the product of the axes' (exactly along a chain; branches merged with other
     profiles are summed axis by axis, channels not counted). Followed
     through spatial, elementwise, merging and permuting operations; stops where an axis is reduced
-    or reshaped."""
-    profiles: dict[str, dict[int, list[float]]] = {}
-    for node in graph.nodes:
+    or reshaped.
+
+    ``names``: only these nodes' profiles and those they are made from (a report needs those of its
+    outputs and upsamplings), added to ``known``; ``None``: every node's."""
+    profiles = {} if known is None else known
+    nodes = graph.nodes
+    if names is not None:
+        needed: set[str] = set()
+        stack = [name for name in names if name not in profiles]
+        while stack:
+            name = stack.pop()
+            if name in needed or name in profiles:
+                continue
+            needed.add(name)
+            f = fields[name]
+            if f.exact and any(isinstance(label, int) for label in f.labels):  # else it reads no input's
+                stack += graph[name].inputs
+        nodes = [node for node in nodes if node.name in needed]
+    for node in nodes:
         f = fields[node.name]
         mine: dict[int, list[float]] = {}
         profiles[node.name] = mine
+        spatial = [label for label in f.labels if isinstance(label, int)]
         if node.op == "input":
             mine.update({d: [1.0] * node.shape[d] for d, label in enumerate(f.labels) if isinstance(label, int)})
             continue
-        if not f.exact:
+        if not f.exact or not spatial:
+            continue
+        same = node.op == "elementwise" and node.input_shapes[0] == node.shape
+        if same and f.labels == fields[node.inputs[0]].labels and len(set(spatial)) == len(spatial):
+            mine.update(profiles[node.inputs[0]])  # each axis its own: the input's profiles, as they are
             continue
         for d, label in enumerate(f.labels):
             if not isinstance(label, int):

@@ -36,6 +36,8 @@ The operations (``Node.op``) and their ``params``:
 ``unknown``               anything else: the point beyond which fields are unknown; ``what``
 ========================  =============================================================================
 
+``merge``, ``concat`` and ``unknown`` read one or more data inputs, every other operation one.
+
 Examples
 --------
 >>> from convarith import Layer
@@ -80,6 +82,8 @@ Op = Literal[
     "unknown",
 ]
 OPS: tuple[str, ...] = get_args(Op)
+_OPS = frozenset(OPS)
+_MANY_INPUTS = ("merge", "concat", "unknown")
 
 
 @dataclass(frozen=True)
@@ -138,26 +142,30 @@ class Graph:
         **params: object,
     ) -> str:
         """Add a node (its name made unique with a ``_2``, ``_3`` … suffix); returns the name used."""
-        if op not in OPS:
+        if op not in _OPS:
             raise ConvArithError("op", f"must be one of {', '.join(OPS)}", op)
+        if len(inputs) > 1 and op not in _MANY_INPUTS:
+            raise ConvArithError("inputs", f"a {op} node reads one data input (merge, concat, unknown: more)", inputs)
+        nodes = self._nodes
         for i in inputs:
-            if i not in self._nodes:
+            if i not in nodes:
                 raise ConvArithError("inputs", "must name nodes added before", i)
         unique, n = name, 1
-        while unique in self._nodes:
+        while unique in nodes:
             n += 1
             unique = f"{name}_{n}"
-        shapes = tuple(self._nodes[i].shape for i in inputs)
-        self._nodes[unique] = Node(
-            unique,
-            op,
-            tuple(inputs),
-            tuple(int(v) for v in shape),
-            {**params, "input_shapes": shapes},
-            source,
-            parameters,
-            multiply_adds,
-            None if mismatch is None else tuple(tuple(int(v) for v in s) for s in mismatch),
+        shapes = tuple([nodes[i].shape for i in inputs])
+        node = nodes[unique] = object.__new__(Node)  # Node's fields, set at once (a frozen __init__ sets each)
+        node.__dict__.update(
+            name=unique,
+            op=op,
+            inputs=tuple(inputs),
+            shape=tuple(map(int, shape)),
+            params={**params, "input_shapes": shapes},
+            source=source,
+            parameters=parameters,
+            multiply_adds=multiply_adds,
+            mismatch=None if mismatch is None else tuple(tuple(int(v) for v in s) for s in mismatch),
         )
         self._used.update(inputs)
         return unique

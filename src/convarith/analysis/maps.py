@@ -62,9 +62,18 @@ def layer_axis(ax: AxisGeometry, padding_mode: str = "zeros") -> AxisOp:
     k, s, d = ax.kernel, ax.stride, ax.dilation
     before = ax.pad[0]
     _check_cells(ax.output, k)
+    if not ax.transposed and padding_mode == "zeros":
+        # the taps o·s − before + t·d (t < k) that land in the input: one range per output cell
+        lo, hi = max(0, -before), min(ax.input, ax.input + ax.pad[1])
+        direct: list[tuple[int, ...]] = []
+        for o in range(ax.output):
+            first = o * s - before
+            t0, t1 = max(0, -((first - lo) // d)), min(k - 1, (hi - 1 - first) // d)
+            direct.append(tuple(range(first + t0 * d, first + t1 * d + 1, d)) if t0 <= t1 else ())
+        return AxisOp(ax.input, ax.output, Periodic.window(s, -before, ax.extent), tuple(direct))
     if not ax.transposed:
         padded = ax.padded
-        direct: list[tuple[int, ...]] = []
+        direct = []
         for o in range(ax.output):
             cells = []
             for t in range(k):

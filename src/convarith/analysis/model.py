@@ -19,6 +19,7 @@ Conventions (stated once, used everywhere):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConvArithError
 from ..findings import Finding, finding
 from .axes import Periodic
-from .fields import Lost, NodeFields, State, describe, layer_facts, overlap_profiles, propagate, read_back
+from .fields import Lost, NodeFields, State, describe, layer_findings, overlap_profiles, propagate, read_back
 
 if TYPE_CHECKING:
     from ..geometry.bound import BoundLayer
@@ -45,7 +46,9 @@ class NodeReport:
 
     node: Node
     fields: tuple[State, ...]
-    findings: tuple[Finding, ...]
+    graph_findings: tuple[Finding, ...]
+    """What the analysis of the graph found at this node: a mismatched or misaligned merge, an unknown
+    operation (:attr:`findings` adds a layer's own)."""
     overlap: tuple[tuple[float, ...] | None, ...]
     """Per input axis, for upsampling nodes and outputs: what an all-ones input through all-ones
     kernels gives each phase of a central period of its cells, the smallest non-zero taken as 1
@@ -55,6 +58,14 @@ class NodeReport:
     @property
     def name(self) -> str:
         return self.node.name
+
+    @functools.cached_property
+    def findings(self) -> tuple[Finding, ...]:
+        """:attr:`graph_findings`, then a layer's own (:meth:`~convarith.BoundLayer.findings`, worked out
+        at the first call: only a report that shows them needs them)."""
+        if self.bound is None:
+            return self.graph_findings
+        return (*self.graph_findings, *layer_findings(self.bound.layer, tuple(self.node.input_shapes[0])))
 
     @property
     def multiply_adds(self) -> int:
@@ -138,6 +149,11 @@ def _pads(pads: Sequence[Sequence[int]]) -> str:
     return ",".join(f"({b},{a})" for b, a in pads)
 
 
+def _transposed(node: Node) -> bool:
+    layer = node.layer
+    return layer is not None and layer.transposed
+
+
 def _resizes(node: Node) -> bool:
     """Whether an operation changes a spatial size other than by its stride's exact factor."""
     if node.op in ("pad", "slice", "select", "adaptive_pool"):
@@ -165,25 +181,25 @@ class Analysis:
     (``None`` where the way back crosses an unknown operation); ``findings`` of the model as a whole.
     """
 
-    def __init__(self, graph: Graph, fields: Mapping[str, NodeFields], spatial: int | None) -> None:
+    def __init__(self, graph: Graph, fields: Mapping[str, NodeFields]) -> None:
         self.graph = graph
         self._fields = fields
         first = graph.inputs[0]
         self.input_shape: tuple[int, ...] = graph[first].shape
         self.spatial_dims = tuple(d for d, label in enumerate(fields[first].labels) if isinstance(label, int))
-        counts = self._profiles = overlap_profiles(graph, fields)
         outputs = set(graph.outputs)
+        nodes = graph.nodes
+        shown = {  # the nodes whose overlap a report shows: upsamplings and outputs
+            node.name for node in nodes if node.op in _UPSAMPLING or node.name in outputs or _transposed(node)
+        }
+        self._profiles: dict[str, dict[int, list[float]]] = {}
+        counts = overlap_profiles(graph, fields, shown, self._profiles)  # and the others' when asked for
         reports = []
-        for node in graph.nodes:
+        for node in nodes:
             f = fields[node.name]
-            bound = None
-            layer = node.layer
-            if layer is not None:
-                bound = layer_facts(layer, tuple(node.input_shapes[0]))[0]
-            upsampling = node.op in _UPSAMPLING or (layer is not None and layer.transposed) or node.name in outputs
-            overlap = self._overlap(node, f, counts[node.name]) if upsampling else (None,) * len(f.states)
+            overlap = self._overlap(node, f, counts[node.name]) if node.name in shown else (None,) * len(f.states)
             found = f.findings if node.mismatch is None else self._blame(node, f.findings)
-            reports.append(NodeReport(node, f.states, tuple(found), overlap, bound))
+            reports.append(NodeReport(node, f.states, tuple(found), overlap, f.bound))
         self.nodes: tuple[NodeReport, ...] = tuple(reports)
         self._by_name = {r.name: r for r in self.nodes}
         lost = next((s for r in self.nodes for s in r.fields if isinstance(s, Lost)), None)
@@ -251,9 +267,9 @@ class Analysis:
                 if unread:
                     found.append(finding("unread-model-input", k, count=len(unread), cells=_cells(list(unread))))
         for r in self.nodes:
-            found += [f for f in r.findings if f.code in ("skip-mismatch", "misaligned-merge")]
+            found += [f for f in r.graph_findings if f.code in ("skip-mismatch", "misaligned-merge")]
             if self.unknown_from == r.name:  # where fields become unknown; what follows it is unknown anyway
-                found += [f for f in r.findings if f.code == "unknown-op"]
+                found += [f for f in r.graph_findings if f.code == "unknown-op"]
         for name in self.graph.outputs:
             r = self._by_name[name]
             for k, phases in enumerate(r.overlap):
@@ -331,7 +347,7 @@ class Analysis:
         all-ones kernels (:func:`~convarith.analysis.fields.overlap_profiles`); ``None`` where the
         axis is not followed."""
         labels = self._fields[name].labels
-        profiles = self._profiles[name]
+        profiles = overlap_profiles(self.graph, self._fields, [name], self._profiles)[name]
         out: list[tuple[float, ...] | None] = [None] * len(self.spatial_dims)
         for d, label in enumerate(labels):
             if isinstance(label, int) and d in profiles:
@@ -354,4 +370,4 @@ class Analysis:
 
 def analyze_graph(graph: Graph, spatial: int | None = None) -> Analysis:
     """Analyse a traced graph (:mod:`convarith.analysis.graph`)."""
-    return Analysis(graph, propagate(graph, spatial), spatial)
+    return Analysis(graph, propagate(graph, spatial))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .model import Analysis, NodeReport
     from .sizes import SizeScan
 
-__all__ = ["COLUMNS", "html_page", "markdown", "rows", "shown"]
+__all__ = ["COLUMNS", "html_page", "markdown", "rows", "shown", "sizes_lines", "summary"]
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("node", "node"),
@@ -139,7 +139,8 @@ def summary(analysis: Analysis) -> list[str]:
     return lines
 
 
-def _sizes_lines(scan: SizeScan) -> list[str]:
+def sizes_lines(scan: SizeScan) -> list[str]:
+    """The accepted input sizes in a few lines: how many, and the rule (or the sizes themselves)."""
     where = "every spatial axis" if scan.axis is None else f"axis {scan.axis}"
     tried = [c.size for c in scan.checks]
     lines = [f"input sizes {min(tried)}…{max(tried)} along {where}: {len(scan.accepted)} accepted"]
@@ -161,7 +162,7 @@ def markdown(analysis: Analysis, scan: SizeScan | None = None, every: bool = Fal
     out += ["", "## Findings", ""]
     out += [f"- `{f.code}` ({f.severity}): {f.message}" for f in analysis.findings] or ["- none"]
     if scan is not None:
-        out += ["", "## Input sizes", ""] + [f"- {line}" for line in _sizes_lines(scan)]
+        out += ["", "## Input sizes", ""] + [f"- {line}" for line in sizes_lines(scan)]
     out += ["", _CONVENTIONS, ""]
     return "\n".join(out)
 
@@ -205,7 +206,7 @@ def html_page(
         parts.append("<li>none</li>")
     parts.append("</ul>")
     if scan is not None:
-        parts.append("<h2>Input sizes</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in _sizes_lines(scan)) + "</ul>")
+        parts.append("<h2>Input sizes</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in sizes_lines(scan)) + "</ul>")
     parts.append("<h2>Operations</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for _, h in COLUMNS) + "</tr>")
     numeric = {"params", "macs", "field", "stride", "start"}
     for row in rows(analysis, every):

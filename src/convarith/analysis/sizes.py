@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvArithError
+from .fields import input_labels
+from .model import analyze_graph
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -111,9 +113,6 @@ def scan_sizes(
 ) -> SizeScan:
     """Trace at each size (with ``trace(shape)``) and check it; ``axis``: the spatial axis to vary
     (``None``: all of them together)."""
-    from .fields import input_labels
-    from .model import analyze_graph
-
     sizes = list(sizes)
     if not sizes or len(sizes) > SIZE_LIMIT:
         raise ConvArithError("sizes", f"must hold 1 to {SIZE_LIMIT} sizes", len(sizes))
@@ -135,17 +134,15 @@ def scan_sizes(
     checks = []
     for n, size in enumerate(sizes):
         at = [size if d in varied else int(v) for d, v in enumerate(input_shape)]
-        checks.append(_check(trace, at, size, spatial, analyze_graph))
+        checks.append(_check(trace, at, size, spatial))
         if on_size is not None:
             on_size(n + 1, len(sizes))
     return SizeScan(axis, tuple(checks))
 
 
-def _check(
-    trace: Callable[[Sequence[int]], Graph], shape: Sequence[int], size: int, spatial: int | None, analyze: Any
-) -> SizeCheck:
+def _check(trace: Callable[[Sequence[int]], Graph], shape: Sequence[int], size: int, spatial: int | None) -> SizeCheck:
     try:
-        report = analyze(trace(shape), spatial)
+        report = analyze_graph(trace(shape), spatial)
     except ConvArithError as err:
         return SizeCheck(size, False, (f"refused: {err}",))
     except Exception as err:  # the framework's own refusal (a kernel larger than its input, …)

@@ -194,7 +194,7 @@ def _print(report: Analysis, scan: SizeScan | None, every: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..analysis.report import COLUMNS, _sizes_lines, rows, summary
+    from ..analysis.report import COLUMNS, rows, sizes_lines, summary
 
     # a terminal gets the table at its width (long cells wrap); a pipe or a file gets every cell whole
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
@@ -213,5 +213,5 @@ def _print(report: Analysis, scan: SizeScan | None, every: bool) -> None:
         colour = "red" if f.severity == "error" else "yellow" if f.severity == "warning" else "cyan"
         console.print(f"[{colour}]{f.severity}[/{colour}] {escape(f.message)}")
     if scan is not None:
-        for line in _sizes_lines(scan):
+        for line in sizes_lines(scan):
             console.print(escape(line))

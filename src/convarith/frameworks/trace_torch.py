@@ -1,14 +1,21 @@
 """Trace a PyTorch module into an analysis graph, on shapes only.
 
 The module runs once on a ``meta`` input (no data, no memory at the input's size) with its
-parameters swapped for ``meta`` copies (:func:`torch.func.functional_call`; the module itself is
-not touched). A dispatch mode sees every ATen operation, in the order it runs: each one that
-reads data derived from the input becomes a node (:mod:`convarith.analysis.graph`), named after
-the module that ran it. ATen is PyTorch's normal form — ``nn.Conv2d``, ``F.conv2d`` and a
-``padding="same"`` all arrive as ``aten.convolution`` with explicit numbers — so a small table
-covers what modules express in many ways. A merge whose inputs' shapes do not match (a U-Net's
-skip connection at the wrong size) is recorded and the trace goes on with every input padded
-with zeros to the largest, so the whole table is still there.
+parameters and buffers swapped for ``meta`` copies for the length of the trace (tied weights stay
+tied; everything is put back, also when the model refuses the input). A dispatch mode sees every
+ATen operation, in the order it runs: each one that reads data derived from the input becomes a
+node (:mod:`convarith.analysis.graph`), named after the module that ran it. ATen is PyTorch's
+normal form — ``nn.Conv2d``, ``F.conv2d`` and a ``padding="same"`` all arrive as
+``aten.convolution`` with explicit numbers — so a small table covers what modules express in many
+ways. A merge whose inputs' shapes do not match (a U-Net's skip connection at the wrong size) is
+recorded and the trace goes on with every input padded with zeros to the largest, so the whole
+table is still there.
+
+Speed: common leaf modules (convolutions, pools, batch norms, activations, ``Linear``) are
+answered from convarith's own arithmetic, and residual adds and global means get their shapes
+without PyTorch's meta kernels (on ``meta`` tensors those are slow Python references); the module
+paths come from wrappers on the modules' ``forward`` rather than hooks, which keep PyTorch's fast
+call path.
 
 >>> import torch
 >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU())
@@ -20,6 +27,7 @@ with zeros to the largest, so the whole table is still there.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,12 +36,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ..analysis.graph import Graph
+from ..analysis.graph import Graph, Op
 from ..analysis.maps import Resize
 from ..errors import ConvArithError
 from ..layer import Layer
 
 __all__ = ["trace"]
+
+_META = torch.device("meta")
 
 _ELEMENTWISE = {
     # activations, casts, copies, normalisations (statistics as constants), arithmetic with constants
@@ -56,6 +66,7 @@ _MERGES = {
     "lerp_", "addcmul", "addcdiv", "masked_fill", "masked_fill_", "prelu", "_prelu_kernel", "fmod", "remainder",
     "eq", "ne", "lt", "le", "gt", "ge",
 }  # fmt: skip
+_FITTED = _MERGES | {"cat"}
 _REDUCE = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean", "norm",
            "linalg_vector_norm", "logsumexp", "prod", "nansum", "nanmean", "argmax", "argmin"}  # fmt: skip
 _RESHAPE = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_",
@@ -72,6 +83,7 @@ _UPSAMPLE = {
 }
 
 
+@functools.cache
 def _base(name: str) -> str:
     """``upsample_bilinear2d`` → ``upsample_bilinear``; ``max_pool1d_with_indices`` → ``max_pool_with_indices``."""
     for n in "123":
@@ -80,30 +92,14 @@ def _base(name: str) -> str:
 
 
 class _Naming:
-    """The module running now, from forward hooks: nodes are named after it — a leaf module's first
-    operation by its path, the others (and operations written in a parent's ``forward``) by the path
-    and the operation (the graph adds ``_2``, ``_3`` … to a name used again)."""
+    """The module running now: nodes are named after it — a leaf module's first operation by its path,
+    the others (and operations written in a parent's ``forward``) by the path and the operation (the
+    graph adds ``_2``, ``_3`` … to a name used again). :class:`_Modules` keeps the stack."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.stack: list[list[object]] = []  # [path, operations recorded in this call]
-        self.leaves = {name for name, m in model.named_modules() if not any(True for _ in m.children())}
-        self.handles: list[Any] = []
-        for name, module in model.named_modules():
-            self.handles.append(module.register_forward_pre_hook(self._enter(name)))
-            self.handles.append(module.register_forward_hook(self._leave(name), always_call=True))
-
-    def _enter(self, name: str) -> Callable[..., None]:
-        def hook(*_: object) -> None:
-            self.stack.append([name, 0])
-
-        return hook
-
-    def _leave(self, name: str) -> Callable[..., None]:
-        def hook(*_: object) -> None:
-            if self.stack and self.stack[-1][0] == name:
-                self.stack.pop()
-
-        return hook
+        self.modules = list(model.named_modules())
+        self.leaves = {name for name, m in self.modules if all(c is None for c in m._modules.values())}
 
     def name(self, op: str) -> str:
         if not self.stack:
@@ -118,12 +114,14 @@ class _Naming:
             return where
         return f"{where}.{op}" if where else op
 
-    def close(self) -> None:
-        for h in self.handles:
-            h.remove()
-
 
 class _Recorder(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """No ``torch._dynamo.disable`` wrapper round :meth:`__torch_dispatch__`: nothing here is
+        compiled, and the wrapper's first call imports Dynamo (2 s)."""
+        return False
+
     def __init__(self, graph: Graph, naming: _Naming, parameters: dict[int, int]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.graph = graph
@@ -168,7 +166,7 @@ class _Recorder(TorchDispatchMode):
                 self.keep.append(out)
             return out
         mismatch = None
-        if _base(name) in _MERGES | {"cat"}:
+        if _base(name) in _FITTED:
             args, mismatch = self.fit(name, args)
         out = None if kwargs else _shortcut(func, name, args)
         if out is None:
@@ -188,7 +186,7 @@ class _Recorder(TorchDispatchMode):
             others = [d for d in range(rank) if d != dim]
         else:
             ts = [a for a in args if isinstance(a, torch.Tensor) and self.data(a) is not None]
-            if len(ts) < 2:
+            if len(ts) < 2 or all(t.shape == ts[0].shape for t in ts):
                 return args, None
             rank = max(t.dim() for t in ts)
             others = list(range(rank))
@@ -397,23 +395,61 @@ class _Recorder(TorchDispatchMode):
         self.mark(y, node)
 
 
-class _FastModules:
-    """Common leaf modules answered from convarith's own arithmetic: the output's shape from the
-    layer (refused exactly where PyTorch's rules refuse), no meta kernel and no dispatch. A module
-    whose settings this does not cover (a padding mode, a subclass) runs as it is."""
+class _Modules:
+    """Every module's calls, seen from a wrapper on the instance's ``forward`` for the length of the
+    trace (no hooks: a module without hooks runs PyTorch's fast call path). The wrapper keeps
+    :class:`_Naming`'s stack; a module with forward hooks of its own gets naming hooks instead, so that
+    the operations in its hooks are named after it as PyTorch runs them.
+
+    Common leaf modules are answered from convarith's own arithmetic: the output's shape from the
+    layer (refused exactly where PyTorch's rules refuse; checked once per layer and input shape), no
+    meta kernel and no dispatch. A module whose settings this does not cover (a padding mode, a
+    subclass) runs as it is."""
 
     _ACTIVATIONS = ("ReLU", "ReLU6", "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU",
                     "ELU", "Mish", "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "BatchNorm1d",
                     "BatchNorm2d", "BatchNorm3d")  # fmt: skip
 
-    def __init__(self, model: torch.nn.Module, recorder: _Recorder) -> None:
+    def __init__(self, naming: _Naming, recorder: _Recorder) -> None:
         self.recorder = recorder
-        self.patched: list[torch.nn.Module] = []
-        for module in model.modules():
+        self.patched: list[tuple[torch.nn.Module, object]] = []  # (module, its own instance forward or None)
+        self.handles: list[Any] = []
+        self.checked: dict[tuple[int, tuple[int, ...]], tuple[int, ...] | None] = {}
+        hooked = bool(torch.nn.modules.module._global_forward_hooks)
+        try:
+            self._patch(naming, hooked)
+        except BaseException:
+            self.close()
+            raise
+
+    def _patch(self, naming: _Naming, hooked: bool) -> None:
+        for path, module in naming.modules:
             kind = type(module).__name__
-            if type(module).__module__.startswith("torch.nn.modules") and self._covers(module, kind):
-                module.forward = self._forward(module, kind)
-                self.patched.append(module)
+            fast = type(module).__module__.startswith("torch.nn.modules") and self._covers(module, kind)
+            named = not (hooked or module._forward_hooks)
+            if not named:
+                self.handles.append(module.register_forward_pre_hook(self._enter(naming, path)))
+                self.handles.append(module.register_forward_hook(self._leave(naming, path), always_call=True))
+            if fast or named:  # an instance attribute, set as Module.__setattr__ would set it (faster)
+                own = module.__dict__.get("forward")
+                wrapper = self._forward(module, kind if fast else None, naming.stack, path if named else None)
+                module.__dict__["forward"] = wrapper
+                self.patched.append((module, own))
+
+    @staticmethod
+    def _enter(naming: _Naming, path: str) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            naming.stack.append([path, 0])
+
+        return hook
+
+    @staticmethod
+    def _leave(naming: _Naming, path: str) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            if naming.stack and naming.stack[-1][0] == path:
+                naming.stack.pop()
+
+        return hook
 
     @staticmethod
     def _covers(module: torch.nn.Module, kind: str) -> bool:
@@ -421,68 +457,151 @@ class _FastModules:
             return module.padding_mode == "zeros" and not isinstance(module.padding, str)
         if kind in ("MaxPool1d", "MaxPool2d", "MaxPool3d"):
             return not module.return_indices
-        return kind in ("AvgPool2d", "AvgPool3d", "Linear") or kind in _FastModules._ACTIVATIONS
+        return kind in ("AvgPool2d", "AvgPool3d", "Linear") or kind in _Modules._ACTIVATIONS
 
-    def _forward(self, module: torch.nn.Module, kind: str) -> Callable[..., Any]:
-        original = type(module).forward
+    def _forward(
+        self, module: torch.nn.Module, kind: str | None, stack: list[list[object]], path: str | None
+    ) -> Callable[..., Any]:
+        original = module.forward
         recorder = self.recorder
+        leaf = None if kind is None else _Leaf(module, kind)
 
-        def forward(x: Any, *rest: Any, **named: Any) -> Any:
-            source = recorder.data(x)
-            if source is None or rest or named or x.device.type != "meta":
-                return original(module, x, *rest, **named)
-            out = self._answer(module, kind, x, source)
-            return original(module, x) if out is None else out
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            if path is not None:
+                stack.append([path, 0])
+            try:
+                if leaf is not None and len(args) == 1 and not kwargs:
+                    x = args[0]
+                    source = recorder.data(x)
+                    if source is not None and x.is_meta:
+                        out = self._answer(leaf, x, source)
+                        if out is not None:
+                            return out
+                return original(*args, **kwargs)
+            finally:
+                if path is not None:
+                    stack.pop()
 
         return forward
 
-    def _answer(self, module: torch.nn.Module, kind: str, x: torch.Tensor, source: str) -> torch.Tensor | None:
-        from ..rules.torch import torch_rules
-
+    def _answer(self, leaf: _Leaf, x: torch.Tensor, source: str) -> torch.Tensor | None:
         recorder = self.recorder
-        shape = tuple(int(v) for v in x.shape)
-        params = sum(recorder.parameters.pop(id(p), 0) for p in module.parameters(recurse=False))
-        name = recorder.naming.name(kind)
-        if kind in self._ACTIVATIONS:
-            inplace = bool(getattr(module, "inplace", False))
-            out = x if inplace else torch.empty_like(x)
-            node = recorder.graph.add(name, "elementwise", (source,), shape, source=f"nn.{kind}", parameters=params,
-                                      what=kind)  # fmt: skip
-            recorder.mark(out, node)
-            return out
-        if kind == "Linear":
-            if shape[-1] != module.in_features:
+        kind = leaf.kind
+        name = recorder.naming.name(kind)  # taken even when PyTorch takes over: its operations are then called path.op
+        if leaf.op == "layer":
+            shape = tuple(x.shape)
+            layer = leaf.layer
+            if layer is None:
+                key = ("module", kind, *_settings(leaf.module))
+                try:
+                    layer = recorder.layers.get(key)
+                except TypeError:  # a setting in a list
+                    key = tuple(map(_key, key))
+                    layer = recorder.layers.get(key)
+                if layer is None:
+                    layer = recorder.layers[key] = _module_layer(leaf.module, kind)
+                leaf.layer = layer
+            check = (id(layer), shape)  # (the layers stay in recorder.layers: their ids are theirs)
+            if check in self.checked:
+                after = self.checked[check]
+            else:
+                after = self.checked[check] = _module_output(layer, shape)
+            if after is None:
+                return None  # unbatched, or refused: PyTorch says so in its own words
+            out = _empty(after, x.dtype)
+            params: dict[str, Any] = {"layer": layer}
+        elif leaf.op == "linear":
+            shape = tuple(x.shape)
+            features = leaf.module.in_features
+            if shape[-1] != features:
                 return None  # PyTorch's own error
-            after = (*shape[:-1], int(getattr(module, "out_features")))  # noqa: B009 (typed as Module by torch)
-            node = recorder.graph.add(name, "linear", (source,), after, source="nn.Linear", parameters=params,
-                                      dim=len(shape) - 1, in_features=module.in_features)  # fmt: skip
-            out = torch.empty(after, device="meta", dtype=x.dtype)
-            recorder.mark(out, node)
-            return out
-        key = ("module", kind, shape[1] if len(shape) > 1 else 0, *(_key(v) for v in _settings(module)))
-        layer = recorder.layers.get(key)
-        if layer is None:
-            layer = recorder.layers[key] = _module_layer(module, kind, x)
-        if len(shape) != layer.ndim + 2 or any(f.severity == "error" for f in torch_rules(layer, shape)):
-            return None  # unbatched, or refused: PyTorch says so in its own words
-        after = tuple(layer.bind(shape).output_shape)
-        node = recorder.graph.add(name, "layer", (source,), after, source=f"nn.{kind}", parameters=params, layer=layer)
-        out = torch.empty(after, device="meta", dtype=x.dtype)
+            out = _empty((*shape[:-1], int(getattr(leaf.module, "out_features"))), x.dtype)  # noqa: B009
+            params = {"dim": len(shape) - 1, "in_features": features}
+        else:
+            out = x if leaf.inplace else _empty_like(x)
+            params = {"what": kind}
+        count = 0  # (counted here, not before: a refused module's are PyTorch's operations' to count)
+        for p in leaf.parameters:
+            count += recorder.parameters.pop(id(p), 0)
+        node = recorder.graph.add(name, leaf.op, (source,), out.shape, source=leaf.source, parameters=count, **params)
         recorder.mark(out, node)
         return out
 
     def close(self) -> None:
-        for module in self.patched:
-            del module.forward
+        for handle in self.handles:
+            handle.remove()
+        for module, own in self.patched:
+            if own is None:
+                del module.__dict__["forward"]
+            else:
+                module.__dict__["forward"] = own
+
+
+class _Leaf:
+    """A common leaf module, as its calls need it (worked out once per trace)."""
+
+    __slots__ = ("inplace", "kind", "layer", "module", "op", "parameters", "source")
+
+    def __init__(self, module: torch.nn.Module, kind: str) -> None:
+        self.module, self.kind, self.source = module, kind, f"nn.{kind}"
+        self.op: Op = "elementwise" if kind in _Modules._ACTIVATIONS else "linear" if kind == "Linear" else "layer"
+        self.inplace = bool(module.__dict__.get("inplace", False))  # (set by the module's __init__)
+        self.parameters = [p for p in module._parameters.values() if p is not None]  # the meta copies
+        self.layer: Layer | None = None  # made at the first call
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A new contiguous ``meta`` tensor, made without going through the dispatch mode."""
+    with torch._C._DisableTorchDispatch():
+        return torch.empty(shape, device=_META, dtype=dtype)
+
+
+def _empty_like(x: torch.Tensor) -> torch.Tensor:
+    """``torch.empty_like(x)`` for a ``meta`` tensor (whose own is a slow Python reference): the same
+    shape, type and strides."""
+    if not _plain(x):
+        return torch.empty_like(x)
+    return _empty(tuple(x.shape), x.dtype)  # (a tuple: faster than a torch.Size)
+
+
+def _plain(x: torch.Tensor) -> bool:
+    """Whether ``x`` has exactly the strides of a new contiguous tensor (``is_contiguous`` ignores those
+    of size-1 axes, which a channels-last tensor sets otherwise, and PyTorch carries on)."""
+    expected = 1
+    for size, stride in zip(reversed(x.shape), reversed(x.stride()), strict=True):
+        if stride != expected:
+            return False
+        expected *= max(size, 1)
+    return True
+
+
+def _module_output(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The output shape of a module's layer at ``shape``; ``None`` where PyTorch takes over (an unbatched
+    input, or one its rules refuse)."""
+    from ..analysis.fields import bound_layer
+    from ..rules.torch import torch_rules
+
+    if len(shape) != layer.ndim + 2 or any(f.severity == "error" for f in torch_rules(layer, shape)):
+        return None
+    return tuple(bound_layer(layer, shape).output_shape)
+
+
+_SETTINGS = ("kernel_size", "stride", "padding", "dilation", "groups", "ceil_mode", "count_include_pad",
+             "divisor_override")  # fmt: skip
 
 
 def _settings(module: torch.nn.Module) -> tuple[object, ...]:
-    names = ("weight", "kernel_size", "stride", "padding", "dilation", "groups", "ceil_mode", "count_include_pad",
-             "divisor_override", "bias")  # fmt: skip
-    return tuple(getattr(module, n, None) if n != "bias" else getattr(module, "bias", None) is not None for n in names)
+    """What a convolution's or a pool's layer is made from (a weight by its shape)."""
+    weight, bias = module._parameters.get("weight"), module._parameters.get("bias")
+    found = module.__dict__
+    return (
+        None if weight is None else tuple(weight.shape),
+        *(found.get(n) for n in _SETTINGS),
+        bias is not None,
+    )
 
 
-def _module_layer(module: Any, kind: str, x: torch.Tensor) -> Layer:
+def _module_layer(module: Any, kind: str) -> Layer:
     n = int(kind[-2])
     if kind.startswith("Conv"):
         weight = module.weight
@@ -537,6 +656,7 @@ _BATCH_NORM = {"native_batch_norm", "_native_batch_norm_legit", "_native_batch_n
                "_native_batch_norm_legit_functional"}  # fmt: skip
 
 
+_ARITHMETIC = {"add", "sub", "mul", "div"}
 _CONSTRUCTORS = {"new_empty", "new_zeros", "new_ones", "new_full", "empty_like", "zeros_like", "ones_like", "full_like",
                  "rand_like", "randn_like", "randint_like", "new_empty_strided", "empty_strided", "_local_scalar_dense",
                  "sym_size", "sym_stride", "sym_numel", "is_nonzero"}  # fmt: skip
@@ -558,10 +678,10 @@ def _shortcut(func: Any, name: str, args: Sequence[Any]) -> Any:
     """The meta result of an operation whose shapes are plain, without running PyTorch's meta kernel
     (batch normalisation's is a slow Python decomposition); ``None``: run the real one."""
     x = args[0] if args else None
-    if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+    if not isinstance(x, torch.Tensor) or not x.is_meta:
         return None
     if name in _SAME_SHAPE or (name.endswith("_") and name[:-1] in _SAME_SHAPE):
-        return x if name.endswith("_") else torch.empty_like(x)
+        return x if name.endswith("_") else _empty_like(x)
     if name in _BATCH_NORM:
         channels = x.shape[1] if x.dim() > 1 else 0
         training = (
@@ -571,7 +691,38 @@ def _shortcut(func: Any, name: str, args: Sequence[Any]) -> Any:
         )
         stats = (channels,) if training else (0,)
         extra = len(func._schema.returns) - 1
-        return (torch.empty_like(x), *(torch.empty(stats, device="meta", dtype=x.dtype) for _ in range(extra)))
+        return (_empty_like(x), *(torch.empty(stats, device="meta", dtype=x.dtype) for _ in range(extra)))
+    if name in ("mean", "sum", "amax", "amin") and len(args) in (2, 3) and x.is_floating_point() and _plain(x):
+        # a global pool written as a mean (PyTorch's meta kernel for it takes a millisecond)
+        rank = x.dim()
+        dims = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
+        if not dims or not all(isinstance(d, int) and -rank <= d < rank for d in dims):
+            return None
+        chosen = {d % rank for d in dims}
+        if len(chosen) != len(dims):
+            return None  # PyTorch's own error
+        keep = bool(args[2]) if len(args) > 2 else False
+        kept = [1 if d in chosen else n for d, n in enumerate(x.shape) if keep or d not in chosen]
+        return torch.empty(kept, device=_META, dtype=x.dtype)
+    if (name[:-1] if name.endswith("_") else name) in _ARITHMETIC and len(args) == 2:
+        # a residual add of two contiguous tensors of one floating type (PyTorch's meta kernel for it
+        # is its Python reference: type promotion, strides)
+        y = args[1]
+        if (
+            not isinstance(y, torch.Tensor)
+            or not y.is_meta
+            or y.dtype != x.dtype
+            or not x.is_floating_point()
+            or not (_plain(x) and _plain(y))
+        ):
+            return None
+        try:
+            shape = x.shape if x.shape == y.shape else torch.broadcast_shapes(x.shape, y.shape)  # type: ignore[no-untyped-call]
+        except RuntimeError:
+            return None  # PyTorch's own error
+        if name.endswith("_"):
+            return x if shape == x.shape else None
+        return torch.empty(shape, device=_META, dtype=x.dtype)
     return None
 
 
@@ -709,6 +860,33 @@ def _order(name: str, x: torch.Tensor, args: Sequence[Any]) -> tuple[int, ...]:
     return tuple(order)
 
 
+def _to_meta(naming: _Naming, numel: dict[int, int]) -> list[tuple[dict[str, Any], str, torch.Tensor]]:
+    """Swap every parameter and buffer of the model for a ``meta`` copy (one per tensor: tied weights stay
+    tied), in place; returns what to put back. ``numel``: each meta parameter's size."""
+    metas: dict[int, torch.Tensor] = {}
+    swapped: list[tuple[dict[str, Any], str, torch.Tensor]] = []
+    try:
+        for _, module in naming.modules:
+            for store in (module._parameters, module._buffers):
+                for key, tensor in store.items():
+                    if tensor is None:
+                        continue
+                    meta = metas.get(id(tensor))
+                    if meta is None:
+                        meta = metas[id(tensor)] = torch.empty_like(tensor, device=_META)
+                        if type(tensor) is torch.nn.Parameter or (
+                            type(tensor) is not torch.Tensor and isinstance(tensor, torch.nn.Parameter)
+                        ):  # (a plain buffer skips the slow check)
+                            numel[id(meta)] = tensor.numel()
+                    swapped.append((store, key, tensor))
+                    store[key] = meta
+    except BaseException:
+        for store, key, tensor in swapped:
+            store[key] = tensor
+        raise
+    return swapped
+
+
 def trace(
     model: torch.nn.Module,
     input_shape: Sequence[int],
@@ -721,40 +899,39 @@ def trace(
     if not isinstance(model, torch.nn.Module):
         raise ConvArithError("model", "must be a torch.nn.Module", type(model).__name__)
     shape = tuple(int(s) for s in input_shape)
-    metas: dict[int, torch.Tensor] = {}
-    swapped: dict[str, torch.Tensor] = {}
-    numel: dict[int, int] = {}
-    for name, tensor in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
-        meta = metas.get(id(tensor))
-        if meta is None:
-            meta = metas[id(tensor)] = torch.empty_like(tensor, device="meta")
-            if isinstance(tensor, torch.nn.Parameter):
-                numel[id(meta)] = tensor.numel()
-        swapped[name] = meta
-    if dtype is None:
-        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    naming = _Naming(model)
+    if dtype is None:  # (model.parameters(), without walking the modules again)
+        found = (p for _, m in naming.modules for p in m._parameters.values() if p is not None)
+        dtype = next((p.dtype for p in found if p.is_floating_point()), torch.float32)
     extra = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in extra_args]
-    for whole_pads in (False, True):
-        graph = Graph()
-        x = torch.empty(shape, device="meta", dtype=dtype)
-        naming = _Naming(model)
-        recorder = _Recorder(graph, naming, dict(numel))
-        recorder.mark(x, graph.add("input", "input", (), shape, source="input"))
-        fast = _FastModules(model, recorder)
-        try:
-            with torch.no_grad(), recorder, _WholePad(recorder) if whole_pads else contextlib.nullcontext():
-                out = torch.func.functional_call(model, swapped, (x, *extra), strict=False, tie_weights=True)
-        except ConvArithError:
-            raise
-        except Exception as err:  # the model's own refusal of this input (a kernel larger than its input, …)
-            lines = str(err).strip().splitlines()
-            what = lines[0][:300] if lines else type(err).__name__
-            raise ConvArithError("input_shape", f"the model refuses it ({type(err).__name__}: {what})", shape) from None
-        finally:
-            naming.close()
-            fast.close()
-        if not recorder.assembled:
-            break  # else once more, seeing F.pad whole (its circular mode assembles a new tensor)
+    numel: dict[int, int] = {}
+    swapped = _to_meta(naming, numel)
+    try:
+        for whole_pads in (False, True):
+            graph = Graph()
+            x = torch.empty(shape, device="meta", dtype=dtype)
+            recorder = _Recorder(graph, naming, dict(numel))
+            recorder.mark(x, graph.add("input", "input", (), shape, source="input"))
+            modules = _Modules(naming, recorder)
+            try:
+                with torch.no_grad(), recorder, _WholePad(recorder) if whole_pads else contextlib.nullcontext():
+                    out = model(x, *extra)
+            except ConvArithError:
+                raise
+            except Exception as err:  # the model's own refusal of this input (a kernel larger than its input, …)
+                lines = str(err).strip().splitlines()
+                what = lines[0][:300] if lines else type(err).__name__
+                raise ConvArithError(
+                    "input_shape", f"the model refuses it ({type(err).__name__}: {what})", shape
+                ) from None
+            finally:
+                modules.close()
+                naming.stack.clear()
+            if not recorder.assembled:
+                break  # else once more, seeing F.pad whole (its circular mode assembles a new tensor)
+    finally:
+        for store, key, tensor in swapped:
+            store[key] = tensor
     leaves, _ = tree_flatten(out)
     names = [recorder.data(t) for t in leaves if isinstance(t, torch.Tensor)]
     graph.output_names = [n for n in dict.fromkeys(names) if n is not None]
