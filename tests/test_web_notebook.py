@@ -19,6 +19,8 @@ CELLS = [
     "from convarith.render.frames import build_animation\nbuild_animation(layer, (3, 3))",
     "from convarith.web.widget import Explorer\nwidget = Explorer(layer, (3, 3))\nwidget",
     "widget.ask('layer', widget.state)['shapes']['output']",
+    "import torch\nfrom convarith.analysis import analyze\n"
+    "analyze(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2), torch.nn.ReLU()), (1, 1, 9, 9))",
 ]
 
 
@@ -34,6 +36,8 @@ def test_a_notebook_displays_layers_animations_and_the_widget() -> None:
     view = outputs[3]["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"]
     assert outputs[4]["text/plain"] == "[1, 1, 5, 5]"
+    report = outputs[5]["text/markdown"]
+    assert report.startswith("# Model analysis") and "| conv" in report.lower()
 
 
 FAKE_MODEL = """

@@ -354,6 +354,12 @@ class Analysis:
                 out[label] = tuple(profiles[d])
         return tuple(out)
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the Markdown report (summary, the table, the findings)."""
+        from .report import markdown
+
+        return markdown(self)
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready."""
         return {
