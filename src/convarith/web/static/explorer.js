@@ -532,24 +532,26 @@ class Explorer {
       kernel: cell >= 18 && !p.pooling,
     };
     const dpr = window.devicePixelRatio || 1;
-    const base = el("canvas", { class: "cx-grid" }), overlay = el("canvas", { class: "cx-grid-overlay" });
-    for (const c of [base, overlay]) {
-      c.width = Math.ceil(W * dpr); c.height = Math.ceil(H * dpr);
-      c.style.width = `${W}px`; c.style.height = `${H}px`;
+    if (!this.gridBox) this.makeGridBox();
+    // the same two canvases from layer to layer: cleared, or resized only when the picture's size changes
+    // (a new element, or a new size, makes the browser lay the page out again)
+    const [pw, ph] = [Math.ceil(W * dpr), Math.ceil(H * dpr)];
+    for (const c of [this.gridCanvas, this.overlay]) {
+      if (c.width !== pw || c.height !== ph) {
+        c.width = pw; c.height = ph;
+        c.style.width = `${W}px`; c.style.height = `${H}px`;
+      }
     }
-    this.base = base.getContext("2d");
-    this.over = overlay.getContext("2d");
-    this.base.scale(dpr, dpr);
-    this.over.scale(dpr, dpr);
-    const box = el("div", { class: "cx-grid-box", role: "img", "aria-label": `${p.op}: input ${shapeText(p.shapes.input)}, output ${shapeText(p.shapes.output)}` }, base, overlay);
-    overlay.addEventListener("mousemove", (e) => this.hover(this.hit(e)));
-    overlay.addEventListener("mouseleave", () => this.unhover());
-    overlay.addEventListener("click", (e) => this.pin(this.hit(e)));
-    overlay.addEventListener("dblclick", (e) => this.edit(this.hit(e)));
-    overlay.addEventListener("dragover", (e) => e.preventDefault());
-    overlay.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) this.loadImage(e.dataTransfer.files[0]); });
-    this.overlay = overlay;
-    this.stage.replaceChildren(box, this.legend());
+    this.base = this.gridCanvas.getContext("2d");
+    this.over = this.overlay.getContext("2d");
+    for (const ctx of [this.base, this.over]) {
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, W, H);
+    }
+    this.gridBox.setAttribute("aria-label", `${p.op}: input ${shapeText(p.shapes.input)}, output ${shapeText(p.shapes.output)}`);
+    const legend = this.legend();
+    if (this.stage.firstChild !== this.gridBox) this.stage.replaceChildren(this.gridBox, legend);
+    else if (this.stage.lastChild.textContent !== legend.textContent) this.stage.lastChild.replaceWith(legend);
     // what each cell shows: its text and value colour (kept, so that a test can read what was drawn)
     const v = p.values, most = Math.max(1, ...p.grids.upper.reads);
     this.shown = {}; this.fills = {};
@@ -591,6 +593,19 @@ class Explorer {
     this.progress = null;
     this.lit = [];
     this.paintKernel(0);
+  }
+
+  makeGridBox() {
+    this.gridCanvas = el("canvas", { class: "cx-grid" });
+    const overlay = el("canvas", { class: "cx-grid-overlay" });
+    this.gridBox = el("div", { class: "cx-grid-box", role: "img" }, this.gridCanvas, overlay);
+    overlay.addEventListener("mousemove", (e) => this.hover(this.hit(e)));
+    overlay.addEventListener("mouseleave", () => this.unhover());
+    overlay.addEventListener("click", (e) => this.pin(this.hit(e)));
+    overlay.addEventListener("dblclick", (e) => this.edit(this.hit(e)));
+    overlay.addEventListener("dragover", (e) => e.preventDefault());
+    overlay.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) this.loadImage(e.dataTransfer.files[0]); });
+    this.overlay = overlay;
   }
 
   cellBox(name, c, i) {
@@ -885,13 +900,12 @@ class Explorer {
     // one canvas pixel per entry up to 640; a larger matrix is drawn shrunk (several entries a pixel)
     const width = Math.min(m.cols, 640), height = Math.min(m.rows, 640);
     this.matrixScale = [width / m.cols, height / m.rows];
-    canvas.width = overlay.width = width;
-    canvas.height = overlay.height = height;
+    for (const c of [canvas, overlay]) if (c.width !== width || c.height !== height) { c.width = width; c.height = height; }
     const box = Math.min(520, Math.max(220, this.stage.clientWidth * 0.42 || 400));
     const fit = Math.min(box / width, box / height);
     const zoom = fit >= 1 ? Math.floor(fit) : fit; // whole pixels per entry when it fits, for crisp cells
     const cssW = width * zoom, cssH = height * zoom;
-    for (const c of [canvas, overlay]) { c.style.width = `${cssW}px`; c.style.height = `${cssH}px`; }
+    for (const c of [canvas, overlay]) if (c.style.width !== `${cssW}px` || c.style.height !== `${cssH}px`) { c.style.width = `${cssW}px`; c.style.height = `${cssH}px`; }
     const ctx = canvas.getContext("2d");
     const image = ctx.createImageData(width, height);
     const pixels = new Uint32Array(image.data.buffer);
