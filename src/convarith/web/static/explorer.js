@@ -785,6 +785,7 @@ class Explorer {
       const paint = (g, shown) => this.setValue("upper", Math.floor(g / per), g % per, shown ? v.upper[Math.floor(g / per) * n + (g % per)] : null);
       if (this.progress !== null && f === this.progress + 1) paint(f, true);
       else if (this.progress !== null && f === this.progress - 1) paint(this.progress, false);
+      else if (this.progress === null) for (let g = 0; g <= f; g++) paint(g, true); // freshly drawn: all blank
       else for (let g = 0; g < this.count(); g++) paint(g, g <= f);
       this.progress = f;
       return;
