@@ -38,6 +38,8 @@ bench: install-test
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/matrix_build.py
 	$(BIN)/python benchmarks/reference_ops.py
+	$(BIN)/python benchmarks/operators.py
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/verify_sweep.py
 	$(BIN)/python benchmarks/analysis.py
+	$(BIN)/python benchmarks/explorer.py

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("page", ["docs/layer.md", "docs/findings.md", "README.md"])
+@pytest.mark.parametrize("page", ["docs/layer.md", "docs/findings.md", "docs/reference-ops.md", "README.md"])
 def test_doc_examples_run(page: str) -> None:
     import convarith
 

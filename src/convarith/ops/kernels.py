@@ -19,6 +19,8 @@ Kernels
     A transposed convolution: one product to columns then col2im, or every input cell stamping
     the kernel; the full extent is then cropped by positive pads and zero-extended by negative
     ones (ONNX ``same_upper`` with a kernel shorter than the stride adds output cells).
+:func:`crop`
+    A transposed convolution's full extent cropped by positive pads, zero-extended by negative ones.
 :func:`zeros_between`
     A transposed convolution's input with ``s − 1`` zeros between neighbours (the guide's §4.3).
 :func:`axis_divisor`, :func:`avg_divisor`
@@ -73,6 +75,7 @@ __all__ = [
     "conv_taps",
     "conv_transpose_gemm",
     "conv_transpose_scatter",
+    "crop",
     "float_array",
     "numeric_array",
     "pad",
@@ -397,7 +400,7 @@ def conv_taps(input: Array, weight: Array, bound: BoundLayer) -> Array:
 # -- transposed convolution ----------------------------------------------------------------------------
 
 
-def _crop(full: Array, bound: BoundLayer, out: Array) -> None:
+def crop(full: Array, bound: BoundLayer, out: Array) -> None:
     """``out`` = the full extent cropped by positive pads and zero-extended by negative ones."""
     if all(b >= 0 and a >= 0 for b, a in bound.pads):
         window = tuple(slice(b, b + o) for (b, _), o in zip(bound.pads, bound.output_spatial, strict=True))
@@ -502,7 +505,7 @@ def conv_transpose_gemm(input: Array, weight: Array, bound: BoundLayer) -> Array
                         acc[(slice(None),) * 3 + region] += tmp
                     else:
                         acc[(slice(None),) * 3 + region] += cols[(slice(None), slice(None), *tap)]
-        _crop(acc.reshape(b, c_out, *full), bound, out[n0 : n0 + b])
+        crop(acc.reshape(b, c_out, *full), bound, out[n0 : n0 + b])
     return out
 
 
@@ -527,7 +530,7 @@ def conv_transpose_scatter(input: Array, weight: Array, bound: BoundLayer) -> Ar
         region = tuple(slice(i * s, i * s + e, d) for i, s, e, d in zip(cell, stride, extent, dilation, strict=True))
         acc[(slice(None),) * 3 + region] += stamp
     out = np.empty((n, g * c_out_g, *out_spatial), input.dtype)
-    _crop(acc.reshape(n, g * c_out_g, *full), bound, out)
+    crop(acc.reshape(n, g * c_out_g, *full), bound, out)
     return out
 
 

@@ -37,28 +37,29 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from ..errors import ConvArithError
 from ..geometry.bound import BoundLayer
 from ..layer import IntOrSeq, Layer, PaddingArg
-from . import kernels
+from . import kernels, routes
 from .binding import bind_call, bind_weighted
 from .reference import FloatArray
 
-__all__ = ["ConvOperator", "conv_operator", "dot_test"]
+__all__ = ["OPERATOR_METHODS", "ConvOperator", "conv_operator", "dot_test"]
 
 Batch = Callable[[kernels.Array], kernels.Array]
 
 
-def _adjoint_of(bound: BoundLayer, weight: kernels.Array) -> Batch:
+OPERATOR_METHODS: tuple[str, ...] = ("auto", "gemm", "fft")
+"""The routes an operator runs both ways: the cost model's pick per direction, the GEMM kernels, the FFT."""
+
+
+def _adjoint_of(bound: BoundLayer, weight: kernels.Array, method: str) -> Batch:
     """The batch function of ``Cᵀ``: the adjoint layer, and for a folding padding the fold after it."""
-    if bound.transposed:
-        adjoint = bound.adjoint()
-        return lambda xs: kernels.conv_gemm(xs, weight, adjoint)
+    if bound.transposed or bound.layer.padding_mode == "zeros":
+        return routes.runner(bound.adjoint(), weight, method)
     mode = bound.layer.padding_mode
-    if mode == "zeros":
-        adjoint = bound.adjoint()
-        return lambda ys: kernels.conv_transpose_gemm(ys, weight, adjoint)
     padded = tuple(ax.padded for ax in bound.axes)
     valid = bound.resolved.replace(padding=0, padding_mode="zeros").bind((bound.in_channels, *padded)).adjoint()
     spatial, pads = bound.input_spatial, bound.pads
-    return lambda ys: kernels.pad_adjoint(kernels.conv_transpose_gemm(ys, weight, valid), spatial, pads, mode)
+    transpose = routes.runner(valid, weight, method)
+    return lambda ys: kernels.pad_adjoint(transpose(ys), spatial, pads, mode)
 
 
 class ConvOperator(LinearOperator):  # type: ignore[misc]
@@ -75,7 +76,13 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     layer
         The bound (transposed) convolution.
     weight
-        Its weight, PyTorch's layout, float32 or float64 (the operator's dtype).
+        Its weight, PyTorch's layout, float32 or float64 (the operator's dtype). It is read
+        when a route first runs (the FFT keeps the kernel's spectrum): change it and build a new
+        operator.
+    method
+        ``"auto"`` (per direction, the route :func:`convarith.ops.routes.choose` expects to be
+        fastest for one sample), ``"gemm"`` (the GEMM kernels) or ``"fft"`` (products of spectra,
+        the kernel transformed once).
 
     Attributes
     ----------
@@ -83,6 +90,8 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         The bound layer (as given; its padding policy kept).
     input_shape, output_shape : tuple of int
         ``(C_in, *in)`` and ``(C_out, *out)`` of one sample.
+    method : str
+        The ``method`` asked for.
 
     Examples
     --------
@@ -95,7 +104,9 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     array([[ 2.,  8., 14.]])
     """
 
-    def __init__(self, layer: BoundLayer, weight: npt.ArrayLike) -> None:
+    def __init__(self, layer: BoundLayer, weight: npt.ArrayLike, method: str = "auto") -> None:
+        if not isinstance(method, str) or method not in OPERATOR_METHODS:
+            raise ConvArithError("method", f"must be one of {', '.join(OPERATOR_METHODS)}", repr(method))
         if not isinstance(layer, BoundLayer):
             raise ConvArithError("layer", "must be a bound (transposed) convolution (Layer.bind)", type(layer).__name__)
         w = kernels.float_array("weight", weight)
@@ -104,11 +115,9 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         self.weight = w
         self.input_shape: tuple[int, ...] = layer.sample_input_shape
         self.output_shape: tuple[int, ...] = layer.sample_output_shape
-        if layer.transposed:
-            self._forward: Batch = lambda ys: kernels.conv_transpose_gemm(ys, w, layer)
-        else:
-            self._forward = lambda xs: kernels.conv_gemm(xs, w, layer)
-        self._backward = _adjoint_of(layer, w)
+        self.method = method
+        self._forward: Batch = routes.runner(layer, w, method)
+        self._backward = _adjoint_of(layer, w, method)
         super().__init__(w.dtype, (math.prod(self.output_shape), math.prod(self.input_shape)))
 
     # -- SciPy's hooks (flat columns) ------------------------------------------------------------------
@@ -265,6 +274,7 @@ def conv_operator(
     groups: int = 1,
     output_padding: IntOrSeq = 0,
     padding_mode: str = "zeros",
+    method: str = "auto",
 ) -> ConvOperator:
     """A convolution or transposed convolution of one sample as a matrix-free linear operator.
 
@@ -283,6 +293,8 @@ def conv_operator(
         ``(1, C_in, *spatial)`` is accepted.
     stride, padding, dilation, groups, output_padding, padding_mode
         PyTorch's keywords, with an op name only. No bias: an operator is linear.
+    method
+        The route of both directions: ``"auto"``, ``"gemm"`` or ``"fft"`` (:class:`ConvOperator`).
 
     Returns
     -------
@@ -315,7 +327,7 @@ def conv_operator(
         "padding_mode": padding_mode,
     }
     bound = bind_call(layer, input_shape, w.shape, keywords, caller="conv_operator")
-    return ConvOperator(bound, w)
+    return ConvOperator(bound, w, method)
 
 
 def dot_test(

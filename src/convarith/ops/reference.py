@@ -30,7 +30,18 @@ function               method      what it shows
                                    stride-1 convolution
 :func:`conv_transpose` ``scatter`` every input value stamps the kernel, times the value, into the
                                    output
+:func:`conv_transpose` ``phase``   phase decomposition: the output cells ``q·s + r`` of each
+                                   residue r take only the taps with ``t·d ≡ r (mod s)``, a
+                                   stride-1 transposed convolution each, interleaved once
+both                   ``fft``     the FFT: a stride-1 correlation (transposed: convolution) as a
+                                   product of spectra, summed over channels per frequency
+both                   ``auto``    the route :func:`convarith.ops.routes.choose`'s cost model
+                                   expects to be fastest for the shape (the default)
 =====================  ==========  ==============================================================
+
+``taps`` of a layer whose groups have one input channel (depthwise) is one broadcast
+multiply-add per tap over channels-last arrays. Every route but ``fft`` adds the same products
+(in its own order); ``fft`` rounds like an FFT, about ``ε·log₂(size)`` of ``‖x‖·‖w‖``.
 
 Examples
 --------
@@ -67,12 +78,14 @@ from ..geometry.bound import BoundLayer
 from ..geometry.shapes import weighted_layer
 from ..layer import IntOrSeq, Layer, PaddingArg, as_int
 from ..rules import raise_refusals
-from . import kernels
+from . import kernels, routes
 from .binding import bind_pool, bind_weighted, reject_keywords, sample_of
 
 __all__ = [
     "CONV_METHODS",
+    "CONV_ROUTES",
     "CONV_TRANSPOSE_METHODS",
+    "CONV_TRANSPOSE_ROUTES",
     "FloatArray",
     "apply",
     "avg_pool",
@@ -87,7 +100,13 @@ FloatArray = npt.NDArray[np.floating[Any]]
 """A float32 or float64 array (the dtype of the input)."""
 
 CONV_METHODS: tuple[str, ...] = ("gemm", "matrix", "taps")
-CONV_TRANSPOSE_METHODS: tuple[str, ...] = ("gemm", "matrix", "direct", "scatter")
+"""The direct routes that add the same products as PyTorch (each in its own order)."""
+CONV_TRANSPOSE_METHODS: tuple[str, ...] = ("gemm", "matrix", "direct", "scatter", "phase")
+"""The transposed routes that add the same products as PyTorch."""
+CONV_ROUTES: tuple[str, ...] = ("auto", *CONV_METHODS, "fft")
+"""Every ``method`` :func:`conv` takes."""
+CONV_TRANSPOSE_ROUTES: tuple[str, ...] = ("auto", *CONV_TRANSPOSE_METHODS, "fft")
+"""Every ``method`` :func:`conv_transpose` takes."""
 
 _CONV_DEFAULTS: dict[str, object] = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}
 _TRANSPOSE_DEFAULTS: dict[str, object] = {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1}
@@ -168,6 +187,7 @@ def _weighted(
 
 
 def _finish(out: kernels.Array, bias: kernels.Array | None, unbatched: bool) -> FloatArray:
+    out = np.ascontiguousarray(out)  # the FFT routes return a window of their transform
     if bias is not None:
         out += bias.reshape(-1, *(1,) * (out.ndim - 2))
     return out[0] if unbatched else out
@@ -187,7 +207,7 @@ def conv(
     dilation: IntOrSeq = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
-    method: str = "gemm",
+    method: str = "auto",
 ) -> FloatArray:
     """N-d convolution (PyTorch's cross-correlation), exactly as ``F.conv{N}d`` computes it.
 
@@ -209,8 +229,11 @@ def conv(
         refused exactly when PyTorch refuses them. ``padding`` also takes ``(before, after)``
         pairs per axis and the policies of :class:`~convarith.Layer`.
     method
-        ``"gemm"`` (im2col and one BLAS product per group and block of samples; the fast one),
-        ``"matrix"`` (``C @ x`` with the sparse matrix C) or ``"taps"`` (a sum over kernel taps).
+        ``"auto"`` (the route the cost model of :func:`convarith.ops.routes.choose` expects to be
+        fastest), ``"gemm"`` (im2col and one BLAS product per group and block of samples),
+        ``"matrix"`` (``C @ x`` with the sparse matrix C), ``"taps"`` (a sum over kernel taps; a
+        broadcast multiply-add per tap when each group has one input channel) or ``"fft"`` (a
+        product of spectra; for large kernels).
 
     Returns
     -------
@@ -234,7 +257,7 @@ def conv(
     >>> conv(x, np.ones((1, 1, 2)), layer=Layer("conv1d", kernel_size=2, padding=[(-1, 0)]))  # a crop
     array([[[3., 5., 7.]]])
     """
-    method = _check_method(method, CONV_METHODS)
+    method = _check_method(method, CONV_ROUTES)
     keywords = {
         "stride": stride,
         "padding": padding,
@@ -243,12 +266,11 @@ def conv(
         "padding_mode": padding_mode,
     }
     xa, wa, ba, bound, unbatched = _weighted("conv", input, weight, bias, layer, keywords, _CONV_DEFAULTS)
-    if method == "gemm":
-        out = kernels.conv_gemm(xa, wa, bound)
-    elif method == "taps":
-        out = kernels.conv_taps(xa, wa, bound)
-    else:
-        out = _by_matrix(xa, wa, bound, transpose=False)
+    out = (
+        _by_matrix(xa, wa, bound, transpose=False)
+        if method == "matrix"
+        else routes.runner(bound, wa, method, recent=True)(xa)
+    )
     return _finish(out, ba, unbatched)
 
 
@@ -278,7 +300,7 @@ def conv_transpose(
     output_padding: IntOrSeq = 0,
     dilation: IntOrSeq = 1,
     groups: int = 1,
-    method: str = "gemm",
+    method: str = "auto",
 ) -> FloatArray:
     """N-d transposed convolution, exactly as ``F.conv_transpose{N}d`` computes it.
 
@@ -299,10 +321,11 @@ def conv_transpose(
         Without ``layer``: PyTorch's keywords; ``padding`` also takes ``(before, after)`` pairs
         (cropped from the output) and the transposed policies.
     method
-        ``"gemm"`` (one BLAS product to columns, then col2im; the fast one), ``"matrix"``
-        (``Cᵀ·y`` with C the adjoint's matrix), ``"direct"`` (the equivalent stride-1 direct
-        convolution of the guide's §4.3) or ``"scatter"`` (every input value stamps the kernel
-        into the output; slow, one step per input cell).
+        ``"auto"`` (the cost model's pick), ``"gemm"`` (one BLAS product to columns, then
+        col2im), ``"matrix"`` (``Cᵀ·y`` with C the adjoint's matrix), ``"direct"`` (the
+        equivalent stride-1 direct convolution of the guide's §4.3), ``"scatter"`` (every input
+        value stamps the kernel into the output; slow, one step per input cell), ``"phase"``
+        (one stride-1 transposed convolution per output phase, interleaved) or ``"fft"``.
 
     Returns
     -------
@@ -328,7 +351,7 @@ def conv_transpose(
     >>> conv_transpose(y, w[..., :1], layer=Layer("conv_transpose1d", kernel_size=1, stride=3, padding="same_upper"))
     array([[[0., 1., 0., 0., 2., 0.]]])
     """
-    method = _check_method(method, CONV_TRANSPOSE_METHODS)
+    method = _check_method(method, CONV_TRANSPOSE_ROUTES)
     keywords = {
         "stride": stride,
         "padding": padding,
@@ -339,15 +362,13 @@ def conv_transpose(
     ya, wa, ba, bound, unbatched = _weighted(
         "conv_transpose", input, weight, bias, layer, keywords, _TRANSPOSE_DEFAULTS
     )
-    if method == "gemm":
-        out = kernels.conv_transpose_gemm(ya, wa, bound)
-    elif method == "direct":
+    if method == "direct":
         eq = bound.direct().conv
         out = kernels.conv_gemm(kernels.zeros_between(ya, bound), direct_kernel(wa, bound.layer.groups), eq)
-    elif method == "scatter":
-        out = kernels.conv_transpose_scatter(ya, wa, bound)
-    else:
+    elif method == "matrix":
         out = _by_matrix(ya, wa, bound.adjoint(), transpose=True)
+    else:
+        out = routes.runner(bound, wa, method, recent=True)(ya)
     return _finish(out, ba, unbatched)
 
 

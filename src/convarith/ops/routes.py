@@ -1,0 +1,673 @@
+"""The fast routes of the reference ops and operators, and ``method="auto"``, the cost model that picks one.
+
+Each route computes exactly what :mod:`convarith.ops.kernels`' GEMM routes compute (tested against
+PyTorch to 1e-12 in float64, the operators with the dot test); they differ in how the work is laid
+out, and so in which shapes they are fast for.
+
+Routes
+------
+:func:`conv_fft`, :func:`conv_transpose_fft`
+    The FFT: a stride-1 correlation is a convolution with the flipped kernel, a transposed
+    convolution a true convolution: products of spectra, summed over a group's channels per
+    frequency. The input is transformed once at a fast length of at least the padded size (a
+    valid correlation needs no more: its windows never wrap around) or, transposed, the full
+    extent. A stride keeps every s-th cell of the stride-1 result (a transposed stride
+    zero-stretches the input first); a dilation zero-stretches the kernel. The kernel's spectrum
+    is kept per FFT shape in a :class:`Spectra` (an operator transforms its kernel once). Rounding
+    is that of the FFT, about ``ε·log₂(size)`` of ``‖x‖·‖w‖``; cells no tap reaches are set to
+    exact zeros, as every other route leaves them.
+:func:`conv_transpose_phase`
+    Phase decomposition of a strided transposed convolution: output cells ``q·s + r`` (one phase
+    ``r`` per residue on each axis, ``∏s`` of them) receive only the taps ``t`` with
+    ``t·d ≡ r (mod s)``, so each phase is a stride-1 transposed convolution with that sub-kernel:
+    one BLAS product for every tap, contiguous adds per phase, each phase written into its
+    interleaved output cells once — no strided scatter-adds.
+:func:`conv_depthwise`
+    A tap loop for groups with one input channel (depthwise and one-channel layers): the padded
+    input seen flat, channels end to end, so each tap is one long multiply-add, no im2col.
+
+The cost model
+--------------
+:func:`choose` estimates each route's time from counts (nanoseconds, measured on the benchmark
+machine; :data:`COSTS`) and picks the cheapest: im2col copies plus GEMM multiply-adds for
+``gemm`` (and a fixed cost per BLAS call: one per sample and group); transforms (``L·log₂L`` per
+channel and sample) plus spectrum products for ``fft``; three passes per tap for ``taps``
+(depthwise only); ``phase`` instead of ``gemm`` for a transposed layer with a stride when every
+phase has a tap. The FFT is never picked for tiny layers (a fixed cost per call) or with a
+stride (it would compute every cell and keep every s-th).
+
+Examples
+--------
+>>> import numpy as np
+>>> from convarith import Layer
+>>> bound = Layer("conv2d", 1, 1, kernel_size=9, padding=4).bind((1, 1, 512, 512))
+>>> choose(bound)
+'fft'
+>>> choose(Layer("conv2d", 64, 64, kernel_size=3, padding=1).bind((8, 64, 56, 56)))
+'gemm'
+>>> choose(Layer("conv_transpose2d", 64, 32, kernel_size=4, stride=2, padding=1).bind((4, 64, 32, 32)))
+'phase'
+>>> x = np.arange(6.0).reshape(1, 1, 6)
+>>> np.allclose(conv_fft(x, np.ones((1, 1, 3)), Layer("conv1d", kernel_size=3).bind((1, 1, 6))), [[[3, 6, 9, 12]]])
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar, cast
+
+import numpy as np
+import scipy.fft as sfft
+
+from ..geometry.bound import BoundLayer
+from . import kernels
+from .kernels import Array
+
+__all__ = [
+    "COSTS",
+    "PARALLEL_POINTS",
+    "Batch",
+    "Phase",
+    "Spectra",
+    "choose",
+    "conv_depthwise",
+    "conv_fft",
+    "conv_transpose_fft",
+    "conv_transpose_phase",
+    "costs",
+    "fft_workers",
+    "recent_spectra",
+    "runner",
+]
+
+Batch = Callable[[Array], Array]
+T = TypeVar("T")
+
+COSTS: dict[str, float] = {
+    "copy": 0.4,  # ns per element copied (im2col, col2im adds)
+    "mac": 0.02,  # ns per GEMM multiply-add (OpenBLAS at the AVX2 setting)
+    "product": 1000.0,  # ns per BLAS call (one per sample and group: tiny products are all overhead)
+    "pass": 0.15,  # ns per element of one contiguous NumPy pass
+    "fft": 0.3,  # ns per point and log₂(points) of a real FFT
+    "spectral": 2.0,  # ns per complex multiply-add of spectra
+    "call": 100_000.0,  # ns of fixed cost per FFT call (plans, allocation, padding)
+}
+"""The cost model's constants, in nanoseconds (measured on the benchmark machine, float32 and
+float64 alike: close enough to rank routes whose costs differ by more than ~1.5×)."""
+
+
+def fft_workers(points: int | None = None) -> int:
+    """Threads for SciPy's FFT: ``OMP_NUM_THREADS`` when set (the BLAS pools' pin), else the cores;
+    one for transforms of fewer than :data:`PARALLEL_POINTS` points (``points``: of the whole array),
+    where starting threads costs more than it saves (140² took 268 µs with two, 206 µs with one)."""
+    if points is not None and points < PARALLEL_POINTS:
+        return 1
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, int(value)) if value.isdigit() else max(1, os.cpu_count() or 1)
+
+
+PARALLEL_POINTS = 50_000
+"""The size from which :func:`fft_workers` spreads a transform over threads (280² gained 1.6×)."""
+
+
+# -- the FFT -----------------------------------------------------------------------------------------
+
+
+class Spectra:
+    """The kernel's spectrum, one per FFT shape, computed on first use.
+
+    ``weight`` is grouped ``(G, O, C, *k)`` (C the contraction); the spectrum is that of the kernel
+    stretched by the dilation (``d − 1`` zeros between taps) and, for a correlation, flipped: a
+    correlation is a convolution with the flipped kernel, read ``d(k − 1)`` cells later.
+    """
+
+    def __init__(self, weight: Array, dilation: tuple[int, ...], flip: bool) -> None:
+        self.weight = weight
+        self.dilation = dilation
+        self.flip = flip
+        self.cache: dict[tuple[int, ...], Array] = {}
+        self.local = threading.local()
+
+    def buffer(self, bound: BoundLayer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
+        """A zeroed input array of ``shape`` for ``bound``, kept for this thread (the last four, each
+        up to :data:`RECENT_BYTES`).
+
+        A layer's calls write the same cells every time, so the others stay zero: the FFT reads
+        the input at its transform length without a copy to pad it, and without page faults.
+        """
+        buffers: OrderedDict[tuple[int, tuple[int, ...], str], tuple[BoundLayer, Array]]
+        buffers = self.local.__dict__.setdefault("buffers", OrderedDict())
+        key = (id(bound), shape, dtype.str)  # the bound layer is kept with its buffer: its id stays its own
+        if key in buffers:
+            buffers.move_to_end(key)
+            return buffers[key][1]
+        array = np.zeros(shape, dtype)
+        if array.nbytes <= RECENT_BYTES:
+            buffers[key] = (bound, array)
+            while len(buffers) > 4:
+                buffers.popitem(last=False)
+        return array
+
+    def get(self, shape: tuple[int, ...]) -> Array:
+        if shape not in self.cache:
+            nd = len(shape)
+            w = self.weight
+            if any(d > 1 for d in self.dilation):
+                kernel = w.shape[-nd:]
+                sizes = tuple((k - 1) * d + 1 for k, d in zip(kernel, self.dilation, strict=True))
+                stretched = np.zeros((*w.shape[:-nd], *sizes), w.dtype)
+                every = tuple(slice(None, None, d) for d in self.dilation)
+                stretched[(slice(None),) * (w.ndim - nd) + every] = w
+                w = stretched
+            axes = tuple(range(-nd, 0))
+            if self.flip:
+                w = np.ascontiguousarray(np.flip(w, axes))
+            points = math.prod(w.shape[:-nd]) * math.prod(shape)
+            spectrum: Array = sfft.rfftn(w, shape, axes=axes, workers=fft_workers(points))
+            if spectrum.nbytes > RECENT_BYTES:
+                return spectrum
+            self.cache[shape] = spectrum
+        return self.cache[shape]
+
+
+RECENT_BYTES = 16 * 2**20
+"""The largest spectrum a :class:`Spectra` keeps (an operator's, or one of :func:`recent_spectra`)."""
+_RECENT: OrderedDict[tuple[object, ...], object] = OrderedDict()
+_LOCK = threading.Lock()  # the shared caches (a thread's own buffers need none)
+
+
+def _recent(tag: str, weight: Array, extra: tuple[object, ...], build: Callable[[Array], T], keep: int = 4) -> T:
+    """``build(weight)``, shared with the last ``keep`` calls of this ``tag`` and kernel, found by its bytes.
+
+    A reference op called again with the same kernel (a layer applied to batch after batch, a
+    benchmark) prepares it once; a changed kernel has other bytes, so it is never mistaken for
+    the old one (``build`` gets a copy: the kernel as it was).
+    """
+    data = np.ascontiguousarray(weight)
+    digest = hashlib.blake2b(data.tobytes(), digest_size=16).digest()
+    key = (tag, weight.shape, weight.dtype.str, extra, digest)
+    with _LOCK:
+        if key in _RECENT:
+            _RECENT.move_to_end(key)
+            return cast(T, _RECENT[key])
+    value = build(data.copy())
+    with _LOCK:
+        _RECENT[key] = value
+        while len(_RECENT) > keep:
+            _RECENT.popitem(last=False)
+    return value
+
+
+def recent_spectra(weight: Array, dilation: tuple[int, ...], flip: bool) -> Spectra:
+    """The :class:`Spectra` of this kernel, shared with the last few kernels seen (by their bytes)."""
+    return _recent("spectra", weight, (dilation, flip), lambda w: Spectra(w, dilation, flip))
+
+
+def _mix(x: Array, w: Array) -> Array:
+    """Σ_c x[n, g, c] · w[g, o, c] per frequency: ``x`` (N, G, C, *F), ``w`` (G, O, C, *F) → (N, G, O, *F)."""
+    if x.shape[2] == 1:
+        return x * w[:, :, 0]
+    mixed: Array = np.einsum("ngc...,goc...->ngo...", x, w, optimize=True)
+    return mixed
+
+
+def _fft_len(size: int) -> int:
+    return int(sfft.next_fast_len(size, real=True))
+
+
+def conv_fft(input: Array, weight: Array, bound: BoundLayer, spectra: Spectra | None = None) -> Array:
+    """A direct convolution by the FFT: ``irfft(rfft(padded input) · rfft(flipped dilated kernel))``
+    from cell ``d(k − 1)`` on, every s-th cell (a view). ``spectra`` caches the kernel's spectrum."""
+    layer = bound.layer
+    n, c = input.shape[:2]
+    nd, g = layer.ndim, layer.groups
+    stride, dilation = kernels.steps(bound)
+    c_out = weight.shape[0]
+    out_spatial = bound.output_spatial
+    padded = tuple(ax.padded for ax in bound.axes)
+    shape = tuple(_fft_len(p) for p in padded)
+    item = input.dtype.itemsize
+    kernels.check_memory(
+        (n * c * math.prod(padded) + (n + 2) * (c + c_out) * math.prod(shape)) * item, layer.op, input.shape
+    )
+    if n == 0 or 0 in out_spatial:
+        return np.zeros((n, c_out, *out_spatial), input.dtype)
+    if spectra is None:
+        spectra = Spectra(weight.reshape(g, c_out // g, c // g, *weight.shape[2:]), dilation, flip=True)
+    # The padded input at the transform's length: cells past the padded size are never read by a
+    # window (no wrap-around), so whatever a crop leaves there does not matter.
+    laid = spectra.buffer(bound, (n, c, *shape), input.dtype)
+    if layer.padding_mode == "zeros":
+        kernels.shift_copy(laid, input, [-b for b, _ in bound.pads])
+    else:
+        laid[(slice(None), slice(None), *(slice(0, p) for p in padded))] = kernels.pad(
+            input, bound.pads, layer.padding_mode
+        )
+    axes = tuple(range(-nd, 0))
+    workers = fft_workers(laid.size)
+    xs = sfft.rfftn(laid, axes=axes, workers=workers)
+    mixed = _mix(xs.reshape(n, g, c // g, *xs.shape[2:]), spectra.get(shape))
+    full = sfft.irfftn(mixed, shape, axes=axes, workers=workers).reshape(n, c_out, *shape)
+    reads = tuple(
+        slice(r, r + (o - 1) * s + 1, s)
+        for r, o, s in zip((ax.reach for ax in bound.axes), out_spatial, stride, strict=True)
+    )
+    out: Array = full[(slice(None), slice(None), *reads)]
+    _zero_unreached(out, _unreached(bound))
+    return out
+
+
+_UNREACHED: OrderedDict[int, tuple[BoundLayer, tuple[Array, ...] | None]] = OrderedDict()
+
+
+def _unreached(bound: BoundLayer) -> tuple[Array, ...] | None:
+    """:func:`_find_unreached`, kept for the last 64 bound layers (by identity: hashing one costs more than an FFT)."""
+    key = id(bound)
+    with _LOCK:
+        kept = _UNREACHED.get(key)
+    if kept is not None:
+        return kept[1]
+    masks = _find_unreached(bound)
+    with _LOCK:
+        _UNREACHED[key] = (bound, masks)  # the layer is kept: its id stays its own
+        while len(_UNREACHED) > 64:
+            _UNREACHED.popitem(last=False)
+    return masks
+
+
+def _find_unreached(bound: BoundLayer) -> tuple[Array, ...] | None:
+    """Per axis, the cells no tap reaches the input from (a direct layer's output, a transposed
+    layer's full extent), or ``None`` when every cell is reached. Computed once per bound layer.
+
+    Direct: a window whose taps all fall in the zero padding (:func:`kernels.axis_divisor`
+    counts the taps inside the input). Transposed: a cell no stamp covers (:func:`_stamped`).
+    """
+    if bound.transposed:
+        stride, dilation = kernels.steps(bound)
+        masks = tuple(
+            ~_stamped(ax.input, ax.kernel, s, d, ax.full) for ax, s, d in zip(bound.axes, stride, dilation, strict=True)
+        )
+    elif bound.layer.padding_mode == "zeros":
+        masks = tuple(kernels.axis_divisor(ax, False) == 0 for ax in bound.axes)
+    else:
+        return None
+    return masks if any(mask.any() for mask in masks) else None
+
+
+def _zero_unreached(out: Array, unreached: tuple[Array, ...] | None) -> None:
+    """Exact zeros in the cells :func:`_unreached` names.
+
+    The FFT leaves rounding noise in every cell; a cell whose taps all fall in the zero padding
+    (or, transposed, that no stamp covers) is zero in every other route, and so here too.
+    """
+    for axis, mask in enumerate(unreached or ()):
+        index: tuple[slice | Array, ...] = (slice(None),) * (2 + axis) + (mask,)
+        out[index] = 0
+
+
+def _stamped(size: int, kernel: int, stride: int, dilation: int, full: int) -> Array:
+    """Per cell of a transposed axis' full extent: whether some input cell's stamp covers it.
+
+    Cell ``q·s + r`` of phase r (:func:`_phases`) is covered when some sub-kernel tap j puts an
+    input cell there: ``0 ≤ q − m0 − j·d′ ≤ size − 1`` for a j in ``[0, taps)``.
+    """
+    covered = np.zeros(full, dtype=bool)
+    for phase in _phases(kernel, stride, dilation):
+        if phase.taps == 0:
+            continue
+        e = np.arange(len(range(phase.residue, full, stride))) - phase.shift  # q − m0
+        first = np.maximum(-((size - 1 - e) // phase.dilation), 0)  # ⌈(q − m0 − size + 1)/d′⌉
+        last = np.minimum(e // phase.dilation, phase.taps - 1)
+        covered[phase.residue :: stride] = first <= last
+    return covered
+
+
+def conv_transpose_fft(input: Array, weight: Array, bound: BoundLayer, spectra: Spectra | None = None) -> Array:
+    """A transposed convolution by the FFT: the full extent is ``irfft(rfft(stretched input) · rfft(dilated
+    kernel))`` (a true convolution), then cropped by the pads. ``spectra``: grouped ``(G, C_in/G, C_out/G, *k)``."""
+    layer = bound.layer
+    n, c_in = input.shape[:2]
+    nd, g = layer.ndim, layer.groups
+    stride, dilation = kernels.steps(bound)
+    c_out_g = weight.shape[1]
+    c_out = g * c_out_g
+    full = tuple(ax.full for ax in bound.axes)
+    shape = tuple(_fft_len(f) for f in full)
+    item = input.dtype.itemsize
+    kernels.check_memory(
+        ((n + 2) * (c_in + c_out) * math.prod(shape) + n * c_out * math.prod(bound.output_spatial)) * item,
+        layer.op,
+        input.shape,
+    )
+    if n == 0 or 0 in bound.output_spatial:
+        return np.zeros((n, c_out, *bound.output_spatial), input.dtype)
+    if spectra is None:
+        spectra = Spectra(weight.reshape(g, c_in // g, c_out_g, *weight.shape[2:]).swapaxes(1, 2), dilation, flip=False)
+    laid = spectra.buffer(bound, (n, c_in, *shape), input.dtype)  # the input zero-stretched by the stride
+    laid[(slice(None), slice(None), *(slice(0, ax.stretched, s) for ax, s in zip(bound.axes, stride, strict=True)))] = (
+        input
+    )
+    axes = tuple(range(-nd, 0))
+    workers = fft_workers(laid.size)
+    ys = sfft.rfftn(laid, axes=axes, workers=workers)
+    mixed = _mix(ys.reshape(n, g, c_in // g, *ys.shape[2:]), spectra.get(shape))
+    stamps = sfft.irfftn(mixed, shape, axes=axes, workers=workers).reshape(n, c_out, *shape)
+    stamps = stamps[(slice(None), slice(None), *(slice(0, f) for f in full))]
+    _zero_unreached(stamps, _unreached(bound))
+    if all(b >= 0 and a >= 0 for b, a in bound.pads):  # a crop: a view
+        window = tuple(slice(b, b + o) for (b, _), o in zip(bound.pads, bound.output_spatial, strict=True))
+        cropped: Array = stamps[(slice(None), slice(None), *window)]
+        return cropped
+    out = np.zeros((n, c_out, *bound.output_spatial), input.dtype)
+    kernels.crop(stamps, bound, out)
+    return out
+
+
+# -- phase decomposition -----------------------------------------------------------------------------
+
+
+class Phase(NamedTuple):
+    """The output cells ``q·s + r`` of one residue r of a transposed axis and the taps that reach them."""
+
+    residue: int
+    first: int
+    """t0, the first tap with ``t·d ≡ r (mod s)``."""
+    taps: int
+    """How many: ``t0, t0 + s′, …`` below the kernel size (``s′ = s/gcd(d, s)``); 0 for none."""
+    step: int
+    """s′."""
+    dilation: int
+    """d′ = d/gcd(d, s): tap ``t0 + j·s′`` of input cell i lands on phase cell ``i + m0 + j·d′``."""
+    shift: int
+    """m0 = (t0·d − r)/s."""
+
+
+def _phases(kernel: int, stride: int, dilation: int) -> list[Phase]:
+    """The ``s`` phases of one axis: each a stride-1 transposed convolution with a sub-kernel.
+
+    Tap t of input cell i lands on full cell ``i·s + t·d``; that is ``q·s + r`` when
+    ``t·d ≡ r (mod s)``, which holds for ``t0, t0 + s′, …``, and then ``q = i + m0 + j·d′``.
+    """
+    common = math.gcd(dilation, stride)
+    step, sub_dilation = stride // common, dilation // common
+    phases = []
+    for r in range(stride):
+        first = next((t for t in range(min(step, kernel)) if (t * dilation - r) % stride == 0), None)
+        if first is None:
+            phases.append(Phase(r, 0, 0, step, sub_dilation, 0))
+        else:
+            taps = len(range(first, kernel, step))
+            phases.append(Phase(r, first, taps, step, sub_dilation, (first * dilation - r) // stride))
+    return phases
+
+
+def _phase_cells(phase: Phase, size: int, stride: int, before: int, out: int) -> tuple[slice, slice] | None:
+    """Where a phase's cells go: (output cells, cells of its stride-1 extent), or None if none lands in the output.
+
+    Phase cell q is extent cell ``q − m0`` (``0 ≤ · < size + (taps − 1)·d′``) and output cell
+    ``q·s + r − p_b`` (``0 ≤ · < out``).
+    """
+    extent = size + (phase.taps - 1) * phase.dilation
+    lo = max(phase.shift, -((phase.residue - before) // stride))  # ⌈(p_b − r)/s⌉
+    hi = min(phase.shift + extent, -((phase.residue - before - out) // stride))  # ⌈(out + p_b − r)/s⌉
+    if lo >= hi:
+        return None
+    start = lo * stride + phase.residue - before
+    return slice(start, start + (hi - lo - 1) * stride + 1, stride), slice(lo - phase.shift, hi - phase.shift)
+
+
+def conv_transpose_phase(input: Array, weight: Array, bound: BoundLayer) -> Array:
+    """A strided transposed convolution as ``∏s`` stride-1 ones (:func:`_phases`), written into the output once.
+
+    One BLAS product gives every tap's columns (``W·y``, the input laid on a grid wide enough for
+    every phase's extent, flat, as in the GEMM route's stride-1 path); each phase adds its taps'
+    columns into its own contiguous extent at the flat offsets ``Σ j·d′·stride_of_axis``, then
+    its cells are copied into the interleaved output cells ``q·s + r − p_b``.
+    """
+    layer = bound.layer
+    n, c_in = input.shape[:2]
+    g = layer.groups
+    stride, dilation = kernels.steps(bound)
+    c_g, c_out_g = c_in // g, weight.shape[1]
+    c_out = g * c_out_g
+    kernel = layer.kernel_size
+    taps = math.prod(kernel)
+    size, out_spatial = bound.input_spatial, bound.output_spatial
+    per_axis = [_phases(k, s, d) for k, s, d in zip(kernel, stride, dilation, strict=True)]
+    grid = tuple(
+        i + (max(p.taps for p in phases) - 1) * phases[0].dilation for i, phases in zip(size, per_axis, strict=True)
+    )
+    cells = math.prod(grid)
+    item = input.dtype.itemsize
+    kernels.check_memory(
+        n * c_out * math.prod(out_spatial) * item + kernels.CHUNK_BYTES, f"{layer.op} on {input.shape}", input.shape
+    )
+    befores = [b for b, _ in bound.pads]
+    places = [  # per axis, per phase: where its cells go (None: no tap, or no cell in the output)
+        [None if p.taps == 0 else _phase_cells(p, i, s, before, o) for p in phases]
+        for phases, i, s, before, o in zip(per_axis, size, stride, befores, out_spatial, strict=True)
+    ]
+    covered = all(  # every output cell is some phase's: nothing to zero first
+        sum(len(range(o)[place[0]]) for place in axis if place is not None) == o
+        for axis, o in zip(places, out_spatial, strict=True)
+    ) and all(place is not None for axis in places for place in axis)
+    out = (np.empty if covered else np.zeros)((n, c_out, *out_spatial), input.dtype)
+    if n == 0 or 0 in out_spatial:
+        return out
+    flat_strides = tuple(math.prod(grid[a + 1 :]) for a in range(len(grid)))
+    span = sum((i - 1) * st for i, st in zip(size, flat_strides, strict=True)) + 1
+    wmat = weight.reshape(g, c_g, c_out_g, taps).transpose(0, 3, 2, 1).reshape(g, taps * c_out_g, c_g)
+    wmat = np.ascontiguousarray(wmat)
+    samples, _ = kernels.plan(n, 1, (c_in + (taps + 1) * c_out) * cells * item)
+    scratch = _pool(input.dtype)
+    for n0 in range(0, n, samples):
+        yb = input[n0 : n0 + samples]
+        b = yb.shape[0]
+        laid = scratch.zeros(f"phase grid {size}", (b, c_in, *grid))  # every call writes the same corner
+        laid[(slice(None), slice(None), *(slice(0, i) for i in size))] = yb
+        res = scratch.empty("phase columns", (b, g, taps * c_out_g, span))
+        np.matmul(wmat, laid.reshape(b, g, c_g, cells)[..., :span], out=res)
+        columns = res.reshape(b, g, taps, c_out_g, span)
+        acc = scratch.empty("phase extent", (b, g, c_out_g, cells))
+        for index in itertools.product(*(range(len(phases)) for phases in per_axis)):
+            parts = [phases[i] for phases, i in zip(per_axis, index, strict=True)]
+            spots = [axis[i] for axis, i in zip(places, index, strict=True)]
+            if any(spot is None for spot in spots):
+                continue  # no tap reaches these cells, or none of them is in the output
+            acc.fill(0)
+            for js in itertools.product(*(range(p.taps) for p in parts)):
+                tap = np.ravel_multi_index([p.first + j * p.step for p, j in zip(parts, js, strict=True)], kernel)
+                offset = sum(j * p.dilation * st for j, p, st in zip(js, parts, flat_strides, strict=True))
+                acc[..., offset : offset + span] += columns[:, :, int(tap)]
+            target = tuple(spot[0] for spot in spots if spot is not None)
+            source = tuple(spot[1] for spot in spots if spot is not None)
+            out[(slice(n0, n0 + b), slice(None), *target)] = acc.reshape(b, c_out, *grid)[
+                (slice(None), slice(None), *source)
+            ]
+    return out
+
+
+# -- depthwise taps ----------------------------------------------------------------------------------
+
+
+def conv_depthwise(input: Array, weight: Array, bound: BoundLayer) -> Array:
+    """A direct convolution whose groups have one input channel each (depthwise, one-channel layers).
+
+    The padded input is seen flat, all channels end to end: a tap at offset ``Σ t·d·stride_of_axis``
+    reads one contiguous run, so each tap is one long multiply-add (the weight repeated over each
+    channel's cells, so that one pass covers every channel). Cells between a channel's rows and
+    between channels are computed too and dropped; every s-th cell is kept. Output channel ``o``
+    reads input channel ``o // (C_out/G)``: one such sum per ``m < C_out/G``.
+    """
+    layer = bound.layer
+    n, c = input.shape[:2]
+    c_out = weight.shape[0]
+    multiplier = c_out // c
+    stride, dilation = kernels.steps(bound)
+    out_spatial = bound.output_spatial
+    padded = tuple(ax.padded for ax in bound.axes)
+    cells = math.prod(padded)
+    item = input.dtype.itemsize
+    kernels.check_memory((3 * n * c + n * c_out) * cells * item, layer.op, input.shape)
+    out = np.empty((n, c_out, *out_spatial), input.dtype)
+    if n == 0 or 0 in out_spatial:
+        return out
+    scratch = _pool(input.dtype)
+    if layer.padding_mode == "zeros":  # the same interior on every call with these pads
+        xp = scratch.zeros(f"padded {bound.pads}", (n, c, *padded))
+        kernels.shift_copy(xp, input, [-b for b, _ in bound.pads])
+    else:
+        xp = kernels.pad(input, bound.pads, layer.padding_mode)
+    flat = np.ascontiguousarray(xp).reshape(n, c * cells)
+    axis_strides = tuple(math.prod(padded[a + 1 :]) for a in range(len(padded)))
+    span = sum((o - 1) * s * st for o, s, st in zip(out_spatial, stride, axis_strides, strict=True)) + 1
+    total = (c - 1) * cells + span  # from the first window of channel 0 to the last of channel c − 1
+    taps = list(np.ndindex(*layer.kernel_size))
+    offsets = [sum(t * d * st for t, d, st in zip(tap, dilation, axis_strides, strict=True)) for tap in taps]
+    acc = scratch.empty("acc", (n, c * cells))  # the cells read below are all written first
+    tmp = scratch.empty("tmp", (n, total))
+    grid = acc.reshape(n, c, *padded)
+    reads = (
+        slice(None),
+        slice(None),
+        *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out_spatial, stride, strict=True)),
+    )
+    out_m = out.reshape(n, c, multiplier, *out_spatial)
+    # each tap's weight repeated over its channel's cells (per multiplier m): one long operand
+    repeated = _recent("repeated", weight, (cells, total), lambda w: _repeated(w, c, multiplier, cells, total))
+    block = max(1, DEPTHWISE_BLOCK // max(c * cells * item, 1))  # samples whose arrays stay in cache
+    for m in range(multiplier):
+        for n0 in range(0, n, block):
+            source, a, t = flat[n0 : n0 + block], acc[n0 : n0 + block, :total], tmp[n0 : n0 + block]
+            for i, offset in enumerate(offsets):
+                if i == 0:
+                    np.multiply(source[:, offset : offset + total], repeated[m][i], out=a)
+                else:
+                    np.multiply(source[:, offset : offset + total], repeated[m][i], out=t)
+                    a += t
+        out_m[:, :, m] = grid[reads]
+    return out
+
+
+_POOLS = threading.local()
+POOL_BYTES = 64 * 2**20
+"""Scratch a thread keeps between calls (:func:`_pool`); past it the pool starts afresh."""
+
+
+def _pool(dtype: np.dtype[Any]) -> kernels.Scratch:
+    """This thread's :class:`~convarith.ops.kernels.Scratch` for ``dtype``: fresh arrays of a
+    megabyte cost page faults on every call (a quarter of a depthwise layer's time)."""
+    pools: dict[str, kernels.Scratch] = _POOLS.__dict__.setdefault("pools", {})
+    pool = pools.get(dtype.str)
+    if pool is None or sum(a.nbytes for a in pool.arrays.values()) > POOL_BYTES:
+        pool = pools[dtype.str] = kernels.Scratch(dtype)
+    return pool
+
+
+DEPTHWISE_BLOCK = 2**18
+"""Bytes of input per block of samples in :func:`conv_depthwise` (its three arrays then fit in L2)."""
+
+
+def _repeated(weight: Array, c: int, multiplier: int, cells: int, total: int) -> Array | list[list[Any]]:
+    """``[m][tap]``: the weight of every channel repeated over its ``cells`` (the first ``total``), or a
+    scalar for one channel."""
+    w = weight.reshape(c, multiplier, -1)
+    if c == 1:
+        return [[w[0, m, i] for i in range(w.shape[2])] for m in range(multiplier)]
+    wide = np.broadcast_to(w.transpose(1, 2, 0)[..., None], (multiplier, w.shape[2], c, cells))
+    return np.ascontiguousarray(wide).reshape(multiplier, w.shape[2], c * cells)[..., :total]
+
+
+# -- the cost model --------------------------------------------------------------------------------
+
+
+def _fft_cost(channels: int, contraction: int, sizes: tuple[int, ...]) -> float:
+    points = math.prod(_fft_len(size) for size in sizes)
+    return (
+        COSTS["fft"] * channels * points * math.log2(max(points, 2))
+        + COSTS["spectral"] * contraction * points / 2
+        + COSTS["call"]
+    )
+
+
+def costs(bound: BoundLayer, samples: int | None = None) -> dict[str, float]:
+    """Estimated nanoseconds of each route the cost model weighs for ``bound`` (``samples``: its batch, default 1)."""
+    layer = bound.layer
+    n = samples if samples is not None else (bound.batch or 1)
+    g = layer.groups
+    taps = math.prod(layer.kernel_size)
+    stride, _ = kernels.steps(bound)
+    if bound.transposed:
+        c_in, c_out = bound.in_channels, bound.out_channels
+        cells = math.prod(bound.input_spatial)
+        macs = n * c_in * (c_out // g) * taps * cells
+        gemm = COSTS["mac"] * macs + COSTS["copy"] * n * c_out * taps * cells + COSTS["product"] * n * g
+        result = {"gemm": gemm}
+        if all(s == 1 for s in stride):
+            result["fft"] = _fft_cost(n * (c_in + c_out), n * c_out * (c_in // g), tuple(ax.full for ax in bound.axes))
+        elif all(k >= s for k, s in zip(layer.kernel_size, stride, strict=True)):
+            result["phase"] = 0.7 * gemm  # every phase has a tap: the same products, no strided adds
+        return result
+    c, c_out = bound.in_channels, bound.out_channels
+    cells = math.prod(bound.output_spatial)
+    macs = n * c_out * (c // g) * taps * cells
+    result = {"gemm": COSTS["mac"] * macs + COSTS["copy"] * n * c * taps * cells + COSTS["product"] * n * g}
+    if c == g:
+        padded_cells = math.prod(ax.padded for ax in bound.axes)
+        result["taps"] = 3 * COSTS["pass"] * n * c_out * taps * padded_cells
+    if all(s == 1 for s in stride):
+        padded = tuple(ax.padded for ax in bound.axes)
+        result["fft"] = _fft_cost(n * (c + c_out), n * c_out * (c // g), padded)
+    return result
+
+
+def choose(bound: BoundLayer, samples: int | None = None) -> str:
+    """The cheapest route for ``bound`` by :func:`costs` (``samples`` per call; the bound batch by default)."""
+    estimates = costs(bound, samples)
+    return min(estimates, key=lambda route: estimates[route])
+
+
+# -- one layer's runner ----------------------------------------------------------------------------
+
+
+def runner(bound: BoundLayer, weight: Array, method: str = "auto", *, recent: bool = False) -> Batch:
+    """The batch function ``(N, *input) → (N, *output)`` of ``bound`` by ``method`` (``auto``: :func:`choose`).
+
+    The kernel's spectrum (FFT) is computed on the first call and kept: an operator built once
+    transforms its kernel once. With ``recent`` (the reference ops) the spectra of the last few
+    kernels are shared between runners, found by the kernel's bytes (:func:`recent_spectra`).
+    ``method`` is one of ``gemm``, ``taps``, ``fft`` (direct) or ``gemm``, ``scatter``,
+    ``phase``, ``fft`` (transposed), already checked by the caller.
+    """
+    layer = bound.layer
+    if method == "auto":
+        method = choose(bound, 1 if bound.batch is None else None)
+    g = layer.groups
+    _, dilation = kernels.steps(bound)
+    shape: Any = weight.shape
+    if bound.transposed:
+        if method == "fft":
+            grouped = weight.reshape(g, shape[0] // g, *shape[1:]).swapaxes(1, 2)
+            spectra = recent_spectra(grouped, dilation, False) if recent else Spectra(grouped, dilation, False)
+            return lambda ys: conv_transpose_fft(ys, weight, bound, spectra)
+        if method == "phase":
+            return lambda ys: conv_transpose_phase(ys, weight, bound)
+        if method == "scatter":
+            return lambda ys: kernels.conv_transpose_scatter(ys, weight, bound)
+        return lambda ys: kernels.conv_transpose_gemm(ys, weight, bound)
+    if method == "fft":
+        grouped = weight.reshape(g, shape[0] // g, *shape[1:])
+        spectra = recent_spectra(grouped, dilation, True) if recent else Spectra(grouped, dilation, True)
+        return lambda xs: conv_fft(xs, weight, bound, spectra)
+    if method == "taps":
+        if bound.in_channels == g:
+            return lambda xs: conv_depthwise(xs, weight, bound)
+        return lambda xs: kernels.conv_taps(xs, weight, bound)
+    return lambda xs: kernels.conv_gemm(xs, weight, bound)

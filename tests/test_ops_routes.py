@@ -1,0 +1,257 @@
+"""Every route of the reference ops and operators against PyTorch: FFT, phase decomposition, depthwise taps, auto.
+
+float64 results equal PyTorch's to 1e-12 relative (max abs error / max |reference|), float32 to
+1e-5; every operator route passes the dot test to 1e-12 and its adjoint equals PyTorch's autograd.
+Layers are drawn layer-first (crops, negative transposed pads, any padding mode) and run by
+PyTorch through the oracle; dedicated strategies draw the shapes each route exists for (large
+kernels, depthwise groups, strided transposed kernels).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from convarith import BoundLayer, Layer
+from convarith.ops import routes
+from convarith.ops.operator import OPERATOR_METHODS, conv_operator, dot_test
+from convarith.ops.reference import CONV_ROUTES, CONV_TRANSPOSE_ROUTES, conv, conv_transpose
+from oracle_torch import Unsupported, run_torch
+from strategies import layers, torch_bound_layers
+
+torch.set_num_threads(1)
+TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+FAST_CONV = tuple(r for r in CONV_ROUTES if r != "matrix")
+FAST_TRANSPOSE = tuple(r for r in CONV_TRANSPOSE_ROUTES if r not in ("matrix", "direct", "scatter"))
+
+
+def arrays(bound: BoundLayer, seed: int, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    assert bound.weight_shape is not None
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, *bound.sample_input_shape)).astype(dtype)
+    return x, rng.standard_normal(bound.weight_shape).astype(dtype)
+
+
+def torch_of(bound: BoundLayer, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    try:
+        with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+            return np.asarray(run_torch(bound, torch.from_numpy(x), torch.from_numpy(w)).numpy())
+    except (Unsupported, RuntimeError):  # beyond what PyTorch runs (reflect wider than the input)
+        assume(False)
+        raise
+
+
+def assert_close(got: np.ndarray, expected: np.ndarray, dtype: Any = np.float64) -> None:
+    assert got.shape == expected.shape
+    assert got.dtype == expected.dtype == dtype
+    error = float(np.abs(got - expected).max(initial=0.0))
+    assert error <= TOLERANCE[dtype] * float(np.abs(expected).max(initial=0.0)), (error, np.abs(expected).max())
+
+
+def run(bound: BoundLayer, x: np.ndarray, w: np.ndarray, method: str) -> np.ndarray:
+    op = conv_transpose if bound.transposed else conv
+    return op(x, w, layer=bound, method=method)
+
+
+def batched(bound: BoundLayer) -> BoundLayer:
+    return bound.layer.bind((2, *bound.sample_input_shape))
+
+
+# -- every route on any layer ------------------------------------------------------------------
+
+
+@settings(max_examples=150)
+@given(torch_bound_layers(kinds=("conv", "conv_transpose")), st.data(), st.integers(0, 2**32 - 1))
+def test_every_fast_route_equals_pytorch_on_any_layer(bound: BoundLayer, data: Any, seed: int) -> None:
+    bound = batched(bound)
+    method = data.draw(st.sampled_from(FAST_TRANSPOSE if bound.transposed else FAST_CONV))
+    event(f"{bound.kind} {method}")
+    x, w = arrays(bound, seed)
+    assert_close(run(bound, x, w, method), torch_of(bound, x, w))
+
+
+@settings(max_examples=60)
+@given(torch_bound_layers(kinds=("conv", "conv_transpose")), st.data(), st.integers(0, 2**32 - 1))
+def test_every_fast_route_in_float32(bound: BoundLayer, data: Any, seed: int) -> None:
+    bound = batched(bound)
+    method = data.draw(st.sampled_from(FAST_TRANSPOSE if bound.transposed else FAST_CONV))
+    x, w = arrays(bound, seed, np.float32)
+    expected = torch_of(bound, x.astype(np.float64), w.astype(np.float64)).astype(np.float32)
+    assert_close(run(bound, x, w, method), expected, np.float32)
+
+
+# -- the shapes each route exists for --------------------------------------------------------------
+
+
+@st.composite
+def large_kernels(draw: st.DrawFn) -> BoundLayer:
+    """Kernels up to 40 taps (1-d) or 12×12, with strides, dilations, groups, pads and padding modes."""
+    ndim = draw(st.integers(1, 2))
+    top = 40 if ndim == 1 else 12
+    kernel = tuple(draw(st.integers(1, top)) for _ in range(ndim))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(ndim))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(ndim))
+    groups = draw(st.integers(1, 2))
+    transposed = draw(st.booleans())
+    mode = "zeros" if transposed else draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    extent = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True))
+    spatial = tuple(draw(st.integers(1, 20)) if transposed else e + draw(st.integers(0, 20)) for e in extent)
+    pads = tuple((draw(st.integers(0, min(4, s - 1))), draw(st.integers(0, min(4, s - 1)))) for s in spatial)
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    op = f"conv_transpose{ndim}d" if transposed else f"conv{ndim}d"
+    layer = Layer(
+        op, c_in, c_out, kernel, stride=stride, dilation=dilation, groups=groups, padding=pads, padding_mode=mode
+    )
+    return layer.bind((2, c_in, *spatial))
+
+
+@settings(max_examples=60)
+@given(large_kernels(), st.integers(0, 2**32 - 1))
+def test_fft_on_large_kernels_equals_pytorch(bound: BoundLayer, seed: int) -> None:
+    x, w = arrays(bound, seed)
+    assert_close(run(bound, x, w, "fft"), torch_of(bound, x, w))
+
+
+@st.composite
+def depthwise(draw: st.DrawFn) -> BoundLayer:
+    """Groups of one input channel: depthwise with a channel multiplier, strides, dilations, crops, modes."""
+    ndim = draw(st.integers(1, 3))
+    groups, multiplier = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    layer = draw(layers(kinds=("conv",), ndims=(ndim,), channels=False))
+    layer = layer.replace(in_channels=groups, out_channels=groups * multiplier, groups=groups)
+    shape = draw(st.tuples(*[st.integers(1, 9 if ndim < 3 else 5)] * ndim))
+    try:
+        return layer.bind((2, groups, *shape))
+    except Exception:
+        assume(False)
+        raise
+
+
+@settings(max_examples=80)
+@given(depthwise(), st.sampled_from(["taps", "auto", "fft"]), st.integers(0, 2**32 - 1))
+def test_depthwise_taps_equal_pytorch(bound: BoundLayer, method: str, seed: int) -> None:
+    x, w = arrays(bound, seed)
+    assert_close(run(bound, x, w, method), torch_of(bound, x, w))
+
+
+@st.composite
+def strided_transposed(draw: st.DrawFn) -> BoundLayer:
+    """Transposed layers with strides 2–4 against kernels 1–6 and dilations 1–3 (phases with and without taps)."""
+    ndim = draw(st.integers(1, 2))
+    per = lambda lo, hi: tuple(draw(st.integers(lo, hi)) for _ in range(ndim))
+    kernel, stride, dilation = per(1, 6), per(2, 4), per(1, 3)
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
+    pads = tuple((draw(st.integers(-2, 3)), draw(st.integers(-2, 3))) for _ in range(ndim))
+    groups = draw(st.integers(1, 2))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    layer = Layer(
+        f"conv_transpose{ndim}d",
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=pads,
+        output_padding=output_padding,
+        groups=groups,
+    )
+    try:
+        return layer.bind((2, c_in, *per(1, 7)))
+    except Exception:
+        assume(False)
+        raise
+
+
+@settings(max_examples=100)
+@given(strided_transposed(), st.sampled_from(["phase", "auto", "fft"]), st.integers(0, 2**32 - 1))
+def test_phase_decomposition_equals_pytorch(bound: BoundLayer, method: str, seed: int) -> None:
+    x, w = arrays(bound, seed)
+    assert_close(run(bound, x, w, method), torch_of(bound, x, w))
+
+
+# -- operators: the dot test and PyTorch's autograd, every route -----------------------------------
+
+
+@settings(max_examples=80)
+@given(
+    st.one_of(
+        torch_bound_layers(kinds=("conv", "conv_transpose")),
+        large_kernels(),
+        depthwise(),
+        strided_transposed(),
+    ),
+    st.sampled_from(OPERATOR_METHODS),
+    st.integers(0, 2**32 - 1),
+)
+def test_operator_routes_pass_the_dot_test_and_equal_autograd(bound: BoundLayer, method: str, seed: int) -> None:
+    sample = bound.layer.bind(bound.sample_input_shape)
+    x, w = arrays(sample, seed)
+    operator = conv_operator(sample, w, method=method)
+    assert dot_test(operator, rng=seed) <= 1e-12
+    xt = torch.from_numpy(x).requires_grad_(True)
+    try:
+        with torch.backends.mkldnn.flags(enabled=False):
+            out = run_torch(sample, xt, torch.from_numpy(w))
+    except (Unsupported, RuntimeError):  # beyond what PyTorch runs (reflect wider than the input)
+        assume(False)
+        raise
+    g = np.random.default_rng(seed + 1).standard_normal(out.shape)
+    (grad,) = torch.autograd.grad(out, xt, torch.from_numpy(g))
+    assert_close(operator.matmat(x), out.detach().numpy())
+    assert_close(operator.rmatmat(g), grad.numpy())
+
+
+def test_the_fft_operator_transforms_its_kernel_once() -> None:
+    """A deconvolution operator: forward and adjoint share nothing with the next call but the kernel's spectra."""
+    rng = np.random.default_rng(0)
+    A = conv_operator("conv2d", rng.standard_normal((1, 1, 9, 9)), (1, 40, 40), padding=4, method="fft")
+    x = rng.standard_normal((1, 40, 40))
+    with mock.patch.object(routes.sfft, "rfftn", wraps=routes.sfft.rfftn) as rfftn:
+        for _ in range(3):
+            A.rmatvec(A.matvec(x))
+    assert rfftn.call_count == 2 + 6  # the kernel once per sense, the vectors every time
+
+
+# -- the cost model ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "route"),
+    [
+        (Layer("conv2d", 1, 1, kernel_size=9, padding=4), (1, 1, 512, 512), "fft"),
+        (Layer("conv_transpose2d", 1, 1, kernel_size=9, padding=4), (1, 1, 512, 512), "fft"),
+        (Layer("conv1d", 1, 64, kernel_size=251), (1, 1, 16000), "fft"),
+        (Layer("conv2d", 64, 64, kernel_size=3, padding=1), (8, 64, 56, 56), "gemm"),
+        (Layer("conv2d", 256, 256, kernel_size=3, padding=1, groups=256), (4, 256, 14, 14), "taps"),
+        (Layer("conv_transpose2d", 64, 32, kernel_size=4, stride=2, padding=1), (4, 64, 32, 32), "phase"),
+        (Layer("conv_transpose1d", 4, 4, kernel_size=1, stride=3), (2, 4, 10), "gemm"),  # phases without taps
+    ],
+)
+def test_auto_picks_the_route_each_shape_needs(layer: Layer, shape: tuple[int, ...], route: str) -> None:
+    bound = layer.bind(shape)
+    assert routes.choose(bound) == route
+    assert route in routes.costs(bound)
+
+
+def test_fft_workers_follow_the_thread_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert routes.fft_workers() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert routes.fft_workers(routes.PARALLEL_POINTS) == 2
+    assert routes.fft_workers(routes.PARALLEL_POINTS - 1) == 1  # small transforms: threads cost more
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert routes.fft_workers() >= 1
+
+
+def test_unknown_operator_method_is_refused() -> None:
+    from convarith import ConvArithError
+
+    with pytest.raises(ConvArithError) as err:
+        conv_operator("conv1d", np.ones((1, 1, 3)), (1, 5), method="taps")
+    assert err.value.param == "method"
