@@ -33,21 +33,32 @@ BASE = "op=conv2d&kernel_size=3,3&stride=1,1&padding=1:1,1:1"
 
 
 def wait_ready(page, before: str | None) -> None:
-    for _ in range(2000):
-        now = page.get_attribute("#explorer", "data-ready")
-        if now is not None and now != before:
-            return
-        time.sleep(0.002)
-    raise RuntimeError("the page did not draw")
+    """Wait, in the page (no polling from here: polling would take the cores the page needs), for a new drawing."""
+    page.evaluate(
+        """(before) => new Promise((done) => {
+             const root = document.getElementById("explorer");
+             const ready = () => root.dataset.ready !== undefined && root.dataset.ready !== before;
+             if (ready()) { done(); return; }
+             new MutationObserver((_, observer) => { if (ready()) { observer.disconnect(); done(); } })
+               .observe(root, { attributes: true });
+           })""",
+        before,
+    )
 
 
-def painted(page, ready: str) -> float:
-    for _ in range(2000):
-        ms = page.get_attribute("#explorer", "data-painted-ms")
-        if page.get_attribute("#explorer", "data-ready") == ready and ms:
-            return float(ms)
-        time.sleep(0.002)
-    raise RuntimeError("no paint recorded")
+def painted(page) -> float:
+    """The page's own end-to-end time of the last change, once the browser has painted it."""
+    return float(
+        page.evaluate(
+            """() => new Promise((done) => {
+                 const root = document.getElementById("explorer");
+                 if (root.dataset.paintedMs) { done(root.dataset.paintedMs); return; }
+                 new MutationObserver((_, observer) => {
+                   if (root.dataset.paintedMs) { observer.disconnect(); done(root.dataset.paintedMs); }
+                 }).observe(root, { attributes: true });
+               })"""
+        )
+    )
 
 
 def main() -> None:
@@ -82,8 +93,7 @@ def main() -> None:
                 field.fill(str(5 - n % 2 * 2))  # 5, 3, 5, 3, …: every change a new layer
                 field.press("Tab")
                 wait_ready(page, before)
-                ready = page.get_attribute("#explorer", "data-ready")
-                ends.append(painted(page, ready))
+                ends.append(painted(page))
                 servers.append(float(page.get_attribute("#explorer", "data-server-ms")))
             mode = "numeric" if numeric else "plain"
             results[f"change at 32×32, {mode}: end to end (ms)"] = statistics.median(ends)

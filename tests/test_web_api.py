@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from convarith import BoundLayer, ConvArithError, Layer
 from convarith.ops.matrix import conv_matrix, pool_matrix
 from convarith.web.app import CSP, MAX_BODY, create_app
-from convarith.web.payload import describe
+from convarith.web.payload import describe, unpacked
 from convarith.web.state import read_state
 from oracle_torch import Unsupported, run_torch
 from strategies import bound_layers, examples, layers, torch_valid
@@ -56,7 +56,7 @@ def dense_from_entries(page: dict[str, Any], bound: BoundLayer, weight: np.ndarr
     dense = np.zeros((m["rows"], m["cols"]))
     n_in, n_out = math.prod(bound.input_spatial), math.prod(bound.output_spatial)
     g = bound.layer.groups
-    for row, col, tap in zip(m["row"], m["col"], m["tap"], strict=True):
+    for row, col, tap in zip(unpacked(m["row"]), unpacked(m["col"]), unpacked(m["tap"]), strict=True):
         oc, ic = row // n_out, col // n_in
         if bound.transposed:  # weight (in, out/groups, *k)
             w = weight[ic, oc % (bound.out_channels // g)]
@@ -77,7 +77,7 @@ def test_the_matrix_the_page_draws_is_c(bound: BoundLayer, view: str, seed: int)
     weight = np.random.default_rng(seed).standard_normal(bound.weight_shape)
     want = conv_matrix(bound, weight, format="dense")
     assert page["shapes"]["output"] == [1, bound.out_channels, *bound.output_spatial]
-    assert page["matrix"]["entries"] == len(page["matrix"]["row"])
+    assert page["matrix"]["entries"] == len(unpacked(page["matrix"]["row"]))
     np.testing.assert_allclose(dense_from_entries(page, bound, weight), want, atol=1e-12)
 
 
@@ -93,7 +93,7 @@ def test_the_windows_the_page_draws_are_the_pool_matrix_s(bound: BoundLayer) -> 
     want = pool_matrix(as_avg.bind(bound.input_shape), format="dense") != 0
     drawn = np.zeros_like(want)
     m = page["matrix"]
-    drawn[m["row"], m["col"]] = True
+    drawn[unpacked(m["row"]), unpacked(m["col"])] = True
     assert page["shapes"]["output"] == [1, bound.out_channels, *bound.output_spatial]
     np.testing.assert_array_equal(drawn, want)
 
@@ -118,7 +118,7 @@ def test_numeric_mode_computes_what_pytorch_computes(bound: BoundLayer, view: st
     shown = np.array([np.nan if v is None else v for v in values["upper"]], dtype=float)
     shown = shown.reshape(upper["channels"], -1)
     # each output cell: where the upper grid holds it (the scatter view draws the full extent with crops)
-    at = {s: i for i, s in enumerate(upper["source"]) if s >= 0}
+    at = {s: i for i, s in enumerate(unpacked(upper["source"]).tolist()) if s >= 0}
     got = shown[:, [at[o] for o in range(math.prod(bound.output_spatial))]]
     np.testing.assert_allclose(got, want, atol=1e-9)
     if view == "direct":

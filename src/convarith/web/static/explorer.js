@@ -72,6 +72,22 @@ export function decodeState(query) {
   return state;
 }
 
+// -- integer arrays arrive packed (little-endian int32 in base64, with their shape) ---------------
+
+function unpack(data) {
+  const bytes = Uint8Array.from(atob(data.int32), (c) => c.charCodeAt(0));
+  return new Int32Array(bytes.buffer);
+}
+
+function unpackPage(page) {
+  for (const grid of Object.values(page.grids)) { grid.source = unpack(grid.source); grid.reads = unpack(grid.reads); }
+  const cells = unpack(page.frames.cells), taps = page.frames.kernel.length;
+  page.frames.cells = Array.from({ length: page.frames.per_channel }, (_, p) => cells.subarray(p * taps, (p + 1) * taps));
+  const m = page.matrix;
+  if (m.row) { m.row = unpack(m.row); m.col = unpack(m.col); m.tap = unpack(m.tap); }
+  return page;
+}
+
 // -- small DOM helpers ---------------------------------------------------------------------------
 
 function el(tag, attrs = {}, ...children) {
@@ -260,7 +276,7 @@ class Explorer {
     if (id !== this.sequence) return;
     delete this.root.dataset.busy;
     if (page.error) { this.refuse(page.error); return; }
-    this.page = page;
+    this.page = unpackPage(page);
     this.state = { ...this.state, ...page.state };
     if (this.transport.writeUrl) this.transport.writeUrl(encodeState(this.state));
     if (this.transport.writeState) this.transport.writeState(this.state);
