@@ -255,3 +255,33 @@ def test_unknown_operator_method_is_refused() -> None:
     with pytest.raises(ConvArithError) as err:
         conv_operator("conv1d", np.ones((1, 1, 3)), (1, 5), method="taps")
     assert err.value.param == "method"
+
+
+def test_scratch_kept_between_calls_never_leaks_one_layer_into_another() -> None:
+    """Work arrays live on between calls (no page faults); two layers whose arrays have the same shape
+    but are written in different places must still each equal PyTorch, call after call."""
+    import torch.nn.functional as F
+
+    from convarith import Layer
+    from convarith.ops.reference import conv, conv_transpose
+
+    rng = np.random.default_rng(0)
+    # the same full extent 21 × 22, written from inputs of 20 × 20 and 19 × 19: in 2-d the flat route's
+    # reads cross the cells between rows, which the other layer wrote
+    a = Layer("conv_transpose2d", 2, 1, kernel_size=(2, 3)).bind((2, 2, 20, 20))  # full 21 × 22
+    b = Layer("conv_transpose2d", 2, 1, kernel_size=(3, 4)).bind((2, 2, 19, 19))  # full 21 × 22
+    # the same padded size 8, padded (1, 1) around 6 and (2, 0) around 6
+    c = Layer("conv1d", 2, 2, kernel_size=3, padding=1).bind((1, 2, 6))
+    d = Layer("conv1d", 2, 2, kernel_size=3, padding=[(2, 0)]).bind((1, 2, 6))
+    for _ in range(3):
+        for layer in (a, b, c, d):
+            x = rng.standard_normal(layer.input_shape)
+            w = rng.standard_normal(layer.weight_shape)
+            if layer.transposed:
+                got = conv_transpose(x, w, layer=layer, method="gemm")
+                want = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), stride=layer.layer.stride)
+            else:
+                got = conv(x, w, layer=layer, method="gemm")
+                xt = F.pad(torch.from_numpy(x), layer.pads[0])
+                want = F.conv1d(xt, torch.from_numpy(w))
+            np.testing.assert_allclose(got, want.numpy(), atol=1e-12)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -211,6 +212,22 @@ class Scratch:
         return self.arrays[key]
 
 
+_THREAD = threading.local()
+POOL_BYTES = 64 * 2**20
+"""Scratch a thread keeps between calls (:func:`thread_scratch`); past it the pool starts afresh."""
+
+
+def thread_scratch(dtype: np.dtype[Any]) -> Scratch:
+    """This thread's :class:`Scratch` for ``dtype``, kept between calls: fresh multi-megabyte arrays cost
+    page faults on every call (on a 7×7 stem, most of its time). Keys name everything that fixes an
+    array's untouched part (:func:`pad` names its pads), so reuse by another layer is safe."""
+    pools: dict[str, Scratch] = _THREAD.__dict__.setdefault("pools", {})
+    pool = pools.get(dtype.str)
+    if pool is None or sum(a.nbytes for a in pool.arrays.values()) > POOL_BYTES:
+        pool = pools[dtype.str] = Scratch(dtype)
+    return pool
+
+
 # -- geometry as used for indexing -----------------------------------------------------------------------
 
 
@@ -284,7 +301,8 @@ def pad(input: Array, pads: Sequence[Pad], mode: str = "zeros", *, scratch: Scra
         return input
     if mode == "zeros":
         shape = (*input.shape[:2], *(i + b + a for i, (b, a) in zip(spatial, pads, strict=True)))
-        padded = np.zeros(shape, input.dtype) if scratch is None else scratch.zeros("padded", shape)
+        # the key names the pads: the border another layer's pads left would not be zero
+        padded = np.zeros(shape, input.dtype) if scratch is None else scratch.zeros(f"padded {tuple(pads)}", shape)
         shift_copy(padded, input, [-b for b, _ in pads])
         return padded
     out = input
@@ -338,7 +356,7 @@ def conv_gemm(input: Array, weight: Array, bound: BoundLayer) -> Array:
     out_g = out.reshape(n, g, c_out_g, *out_spatial)
     rows, rest = out_spatial[0], out_spatial[1:]
     samples, block_rows = plan(n, rows, math.prod(rest) * (taps * c + c_out) * item)
-    scratch = Scratch(input.dtype)
+    scratch = thread_scratch(input.dtype)
     for n0 in range(0, n, samples):
         xp = pad(input[n0 : n0 + samples], bound.pads, layer.padding_mode, scratch=scratch)
         b = xp.shape[0]
@@ -452,7 +470,7 @@ def conv_transpose_gemm(input: Array, weight: Array, bound: BoundLayer) -> Array
     rows, rest = in_spatial[0], in_spatial[1:]
     row_cells = flat_strides[0] if flat else math.prod(rest)
     samples, block_rows = plan(n, rows, taps * c_out * row_cells * item)
-    scratch = Scratch(input.dtype)
+    scratch = thread_scratch(input.dtype)
     offsets = [
         sum(t * d * st for t, d, st in zip(tap, dilation, flat_strides, strict=True)) for tap in np.ndindex(*kernel)
     ]
@@ -464,7 +482,7 @@ def conv_transpose_gemm(input: Array, weight: Array, bound: BoundLayer) -> Array
         acc.fill(0)
         if flat:
             # y on the output's grid: cell i sits at flat index Σ i·stride_of_full; zeros elsewhere
-            grid = scratch.zeros("grid", (b, c_in, *full))  # every block overwrites the same corner
+            grid = scratch.zeros(f"grid {in_spatial}", (b, c_in, *full))  # a key per corner: the rest stays zero
             grid[(slice(None), slice(None), *(slice(0, i) for i in in_spatial))] = yb
             grid_g = grid.reshape(b, g, c_in_g, -1)
             acc_flat = acc.reshape(b, g, c_out_g, -1)

@@ -466,7 +466,7 @@ def conv_transpose_phase(input: Array, weight: Array, bound: BoundLayer) -> Arra
     wmat = weight.reshape(g, c_g, c_out_g, taps).transpose(0, 3, 2, 1).reshape(g, taps * c_out_g, c_g)
     wmat = np.ascontiguousarray(wmat)
     samples, _ = kernels.plan(n, 1, (c_in + (taps + 1) * c_out) * cells * item)
-    scratch = _pool(input.dtype)
+    scratch = kernels.thread_scratch(input.dtype)
     for n0 in range(0, n, samples):
         yb = input[n0 : n0 + samples]
         b = yb.shape[0]
@@ -519,7 +519,7 @@ def conv_depthwise(input: Array, weight: Array, bound: BoundLayer) -> Array:
     out = np.empty((n, c_out, *out_spatial), input.dtype)
     if n == 0 or 0 in out_spatial:
         return out
-    scratch = _pool(input.dtype)
+    scratch = kernels.thread_scratch(input.dtype)
     if layer.padding_mode == "zeros":  # the same interior on every call with these pads
         xp = scratch.zeros(f"padded {bound.pads}", (n, c, *padded))
         kernels.shift_copy(xp, input, [-b for b, _ in bound.pads])
@@ -554,21 +554,6 @@ def conv_depthwise(input: Array, weight: Array, bound: BoundLayer) -> Array:
                     a += t
         out_m[:, :, m] = grid[reads]
     return out
-
-
-_POOLS = threading.local()
-POOL_BYTES = 64 * 2**20
-"""Scratch a thread keeps between calls (:func:`_pool`); past it the pool starts afresh."""
-
-
-def _pool(dtype: np.dtype[Any]) -> kernels.Scratch:
-    """This thread's :class:`~convarith.ops.kernels.Scratch` for ``dtype``: fresh arrays of a
-    megabyte cost page faults on every call (a quarter of a depthwise layer's time)."""
-    pools: dict[str, kernels.Scratch] = _POOLS.__dict__.setdefault("pools", {})
-    pool = pools.get(dtype.str)
-    if pool is None or sum(a.nbytes for a in pool.arrays.values()) > POOL_BYTES:
-        pool = pools[dtype.str] = kernels.Scratch(dtype)
-    return pool
 
 
 DEPTHWISE_BLOCK = 2**18
