@@ -266,6 +266,13 @@ def test_each_framework_s_words_and_refusals(browser: Any, url: str) -> None:
     assert "strides" in page.tab.locator(".cx-params").inner_text()
     page.after(lambda: page.tab.select_option("select.cx-policy", "same_tf"))
     assert page.output_shape() == [1, 1, 3, 3]
+    pads = Layer("conv2d", kernel_size=3, stride=2, padding="same_tf").bind((6, 6)).pads
+    shown = page.tab.eval_on_selector_all(
+        ".cx-form input[data-param='padding']", "ns => ns.map(n => [n.dataset.axis, n.dataset.side, n.placeholder])"
+    )
+    assert {(int(a), int(side)): int(text) for a, side, text in shown} == {
+        (a, side): pads[a][side] for a in range(2) for side in range(2)
+    }
     assert "ZeroPadding2D" not in page.tab.locator(".cx-code").inner_text()
     assert not page.problems, page.problems
 

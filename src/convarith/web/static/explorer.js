@@ -411,6 +411,7 @@ class Explorer {
         kind === "avg_pool" ? check("count_include_pad", "count_include_pad") : null));
     }
     this.form.replaceChildren(...parts);
+    this.syncForm();
   }
 
   syncForm() {
@@ -419,6 +420,10 @@ class Explorer {
       const param = input.dataset.param, axis = input.dataset.axis;
       if (input === document.activeElement || param === "op" || input.classList.contains("cx-policy")) continue;
       let value = s[param];
+      if (param === "padding" && !Array.isArray(s.padding) && this.page) {
+        // a policy: the pads it resolves to, shown greyed in the fields it disables
+        input.placeholder = String(this.page.pads[Number(axis)][Number(input.dataset.side)]);
+      }
       if (param === "padding") value = Array.isArray(s.padding) ? s.padding[Number(axis)][Number(input.dataset.side)] : "";
       else if (axis !== undefined) value = value[Number(axis)];
       if (input.type === "checkbox") input.checked = Boolean(value);
