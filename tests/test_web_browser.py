@@ -230,13 +230,16 @@ def test_the_url_holds_the_whole_state(browser: Any, url: str) -> None:
     assert page.output_shape() == [1, 1, 5]
     page.set_field("dilation", 0, 2)
     assert page.output_shape() == [1, 1, 3]
+    page.tab.get_by_role("button", name="next frame").click()
+    page.tab.get_by_role("button", name="next frame").click()
     shared = page.tab.url
-    assert "dilation=2" in shared and "framework=onnx" in shared
+    assert "dilation=2" in shared and "framework=onnx" in shared and "frame=2" in shared
     other = Page(browser, url, shared.split("#", 1)[1])  # a colleague opens the shared link
     assert other.output_shape() == [1, 1, 3]
     assert other.field("dilation", 0).input_value() == "2"
     assert other.field("padding", 0).input_value() == "2"
     assert other.tab.locator(".cx-frameworks .cx-on").inner_text() == "ONNX"
+    assert other.tab.get_attribute("#explorer", "data-frame") == "2"  # the frame shown travels too
     assert not page.problems and not other.problems
 
 

@@ -52,6 +52,7 @@ export function decodeState(query) {
   const state = { ...DEFAULT_STATE };
   const q = new URLSearchParams(query);
   for (const [key, text] of q.entries()) {
+    if (key === "frame") { state.frame = number(text); continue; }
     if (!(key in DEFAULT_STATE)) continue;
     const model = DEFAULT_STATE[key];
     if (key === "padding") {
@@ -134,6 +135,7 @@ class Explorer {
     this.state = initial ? { ...DEFAULT_STATE, ...initial } : decodeState(transport.readUrl ? transport.readUrl() : "");
     this.page = null;       // the last drawn payload
     this.frame = 0;
+    this.takeFrame();
     this.playing = false;
     this.fps = 2;
     this.pinned = null;     // a pinned highlight, or null
@@ -241,7 +243,19 @@ class Explorer {
     this.stop();
     this.pinned = null;
     this.state = decodeState(query);
+    this.takeFrame();
     this.request();
+  }
+
+  takeFrame() {
+    // the frame shown is part of a shared link, but not of the layer the server is asked about
+    const { frame, ...state } = this.state;
+    this.state = state;
+    if (Number.isInteger(frame) && frame >= 0) this.frame = frame;
+  }
+
+  writeUrl() {
+    if (this.transport.writeUrl) this.transport.writeUrl(encodeState({ ...this.state, frame: this.frame }));
   }
 
   set(changes) {
@@ -278,7 +292,7 @@ class Explorer {
     if (page.error) { this.refuse(page.error); return; }
     this.page = unpackPage(page);
     this.state = { ...this.state, ...page.state };
-    if (this.transport.writeUrl) this.transport.writeUrl(encodeState(this.state));
+    this.writeUrl();
     if (this.transport.writeState) this.transport.writeState(this.state);
     this.draw();
     this.root.dataset.drawnMs = String(Math.round(performance.now() - started));
@@ -762,7 +776,11 @@ class Explorer {
     const p = this.page;
     if (!p) return;
     f = Math.max(0, Math.min(this.count() - 1, f));
-    if (!preview) { this.frame = f; this.scrub.value = String(f); }
+    if (!preview) {
+      this.frame = f;
+      this.scrub.value = String(f);
+      if (!this.playing) this.writeUrl(); // while playing, once on pause: browsers throttle address changes
+    }
     this.clear();
     const fr = p.frames, per = fr.per_channel;
     const c = Math.floor(f / per), pos = f % per;
@@ -839,6 +857,7 @@ class Explorer {
 
   stop() {
     clearInterval(this.timer);
+    if (this.playing && this.page) { this.playing = false; this.writeUrl(); }
     this.playing = false;
     this.playButton.replaceChildren(icon("play"));
     this.playButton.setAttribute("aria-label", "play");
