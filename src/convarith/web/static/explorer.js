@@ -181,9 +181,11 @@ class Explorer {
     this.matrixOverlay.addEventListener("mousemove", (e) => this.matrixHover(e));
     this.matrixOverlay.addEventListener("mouseleave", () => this.unhover());
     // the keyboard: ← → step, Home / End first and last, space plays (not while typing in a field)
-    this.root.tabIndex = -1;
+    // (several explorers on one page, as in a notebook: the keys go to the one last touched)
+    this.root.addEventListener("pointerdown", () => { Explorer.last = this; });
     document.addEventListener("keydown", (e) => {
-      if (!this.page || e.target.closest?.("input, select, textarea, button") || e.altKey || e.ctrlKey || e.metaKey) return;
+      if (!this.page || (Explorer.last && Explorer.last !== this)) return;
+      if (e.target.closest?.("input, select, textarea, button") || e.altKey || e.ctrlKey || e.metaKey) return;
       const moves = { ArrowRight: this.frame + 1, ArrowLeft: this.frame - 1, Home: 0, End: this.count() - 1 };
       if (e.key in moves) { this.stop(); this.show(moves[e.key]); e.preventDefault(); }
       else if (e.key === " ") { this.toggle(); e.preventDefault(); }
