@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,8 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median, pin_threads
-from reference_ops import cpu_ticks, process_ticks, wait_quiet
+from _common import Others, Worker, answer, median, wait_quiet
 
 # case → (peer library, goal at 1 thread, goal at 2 threads, what it is)
 CASES: dict[str, tuple[str, float, float, str]] = {
@@ -161,51 +159,22 @@ def worker(library: str, threads: int) -> None:
 
     d = _arrays(np)
     runs = _ours(np, d) if library == "ours" else _peer(library, np, d, threads)
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "save":
-            results = {}
-            for name, run in runs.items():
-                value = run()
-                results[name] = np.stack(value) if isinstance(value, tuple) else np.asarray(value)
-            np.savez(command[1], **{k.replace(":", "__"): v for k, v in results.items()})
-            print("saved", flush=True)
-            continue
-        run, times = runs[command[0]], []
-        run()  # warm-up: the pools may have gone to sleep while the other process ran
-        for _ in range(int(command[1])):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        print(" ".join(map(str, times)), flush=True)
+
+    def save(path: str) -> None:
+        results = {}
+        for name, run in runs.items():
+            value = run()
+            results[name] = np.stack(value) if isinstance(value, tuple) else np.asarray(value)
+        np.savez(path, **{k.replace(":", "__"): v for k, v in results.items()})
+
+    answer(runs, save)
 
 
-class Worker:
-    def __init__(self, library: str, threads: int, blas: str) -> None:
-        env = {**os.environ, **pin_threads(threads)}
-        if blas == "native":
-            env.pop("OPENBLAS_CORETYPE", None)
-            env.pop("OPENBLAS_L2_SIZE", None)
-        elif blas == "haswell":
-            env["OPENBLAS_CORETYPE"] = "Haswell"
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", library, "--threads", str(threads)],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def ask(self, command: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait()
+# the machine's OpenBLAS setting, unset or forced (issue 11 reports both)
+BLAS_ENV: dict[str, dict[str, str | None]] = {
+    "native": {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None},
+    "haswell": {"OPENBLAS_CORETYPE": "Haswell"},
+}
 
 
 def _check(scratch: Path, workers: dict[str, Worker], cases: list[str]) -> None:
@@ -230,12 +199,11 @@ def measure(
     threads: int, cases: list[str], blocks: int, calls: int, pause: float, blas: str, scratch: Path
 ) -> dict[str, float]:
     libraries = {"ours", *(CASES[c][0] for c in cases)}
-    workers = {library: Worker(library, threads, blas) for library in sorted(libraries)}
+    workers = {library: Worker(__file__, library, threads, BLAS_ENV.get(blas)) for library in sorted(libraries)}
     try:
         _check(scratch, workers, cases)
         times: dict[str, list[float]] = {}
-        pids = [os.getpid(), *(w.process.pid for w in workers.values())]
-        before, ours_before = cpu_ticks(), sum(process_ticks(pid) for pid in pids)
+        others = Others([os.getpid(), *(w.process.pid for w in workers.values())])
         for block in range(blocks):
             for case in cases:
                 peer = CASES[case][0]
@@ -246,14 +214,7 @@ def measure(
                     time.sleep(pause)  # let the other process's idle pool stop spinning
                     answer = workers[library].ask(f"{name} {1 if case.startswith('lsqr') else calls}")
                     times.setdefault(f"{library} {name}", []).extend(float(t) for t in answer.split())
-        after, ours_after = cpu_ticks(), sum(process_ticks(pid) for pid in pids)
-        result = {name: median(values) for name, values in times.items()}
-        if before is not None and after is not None:
-            elapsed = (after[1] - before[1]) / (os.cpu_count() or 1)
-            others = (after[0] - before[0]) - (after[2] - before[2]) - (ours_after - ours_before)
-            result["others"] = max(others, 0) / elapsed
-            result["steal"] = (after[2] - before[2]) / elapsed
-        return result
+        return {name: median(values) for name, values in times.items()} | others.since()
     finally:
         for w in workers.values():
             w.close()

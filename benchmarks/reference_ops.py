@@ -26,62 +26,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median, pin_threads
+from _common import Others, Worker, answer, median, wait_quiet
 
 GOAL = 1.5
 CASE = "batch 8, 64→64 channels, 56×56, 3×3, padding 1, float32"
 OPS = ("conv", "conv_transpose")
-
-
-def busy_cores(seconds: float = 0.5) -> float | None:
-    """Cores busy over ``seconds`` (from /proc/stat; None where that does not exist)."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat", encoding="ascii") as stat:
-            values = [int(v) for v in stat.readline().split()[1:]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except OSError:
-        return None
-    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
-
-
-def cpu_ticks() -> tuple[int, int, int] | None:
-    """Machine-wide (busy, total, steal) clock ticks from /proc/stat; None elsewhere."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            v = [int(x) for x in stat.readline().split()[1:]]
-    except OSError:
-        return None
-    steal = v[7] if len(v) > 7 else 0
-    return sum(v) - v[3] - v[4], sum(v), steal
-
-
-def process_ticks(pid: int) -> int:
-    """User + system clock ticks used by one process."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wait_quiet(limit: float) -> float | None:
-    """Wait until the machine is (nearly) idle or ``limit`` seconds pass; return the last reading."""
-    deadline = time.monotonic() + limit
-    busy = busy_cores()
-    while busy is not None and busy > 0.2 and time.monotonic() < deadline:
-        busy = busy_cores()
-    return busy
 
 
 def worker(library: str, threads: int) -> None:
@@ -114,46 +69,11 @@ def worker(library: str, threads: int) -> None:
         }
     for run in runs.values():
         run()  # warm up
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "save":  # the results, to check that both libraries agree
-            np.savez(command[1], **{op: run() for op, run in runs.items()})
-            print("saved", flush=True)
-            continue
-        run, times = runs[command[0]], []
-        run()  # warm-up: the pools may have gone to sleep while the other process ran
-        for _ in range(int(command[1])):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        print(" ".join(map(str, times)), flush=True)
-
-
-class Worker:
-    def __init__(self, library: str, threads: int) -> None:
-        env = {**os.environ, **pin_threads(threads)}
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", library, "--threads", str(threads)],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def ask(self, command: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait()
+    answer(runs, lambda path: np.savez(path, **{op: run() for op, run in runs.items()}))
 
 
 def measure(threads: int, blocks: int, calls: int, pause: float, scratch: Path) -> dict[str, float]:
-    workers = {library: Worker(library, threads) for library in ("ours", "torch")}
+    workers = {library: Worker(__file__, library, threads) for library in ("ours", "torch")}
     try:
         import numpy as np
 
@@ -166,21 +86,13 @@ def measure(threads: int, blocks: int, calls: int, pause: float, scratch: Path) 
             error = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
             assert error < 1e-5, (op, error)
         times: dict[str, list[float]] = {f"{op} {lib}": [] for op in OPS for lib in workers}
-        pids = [os.getpid(), *(w.process.pid for w in workers.values())]
-        before, ours_before = cpu_ticks(), sum(process_ticks(pid) for pid in pids)
+        others = Others([os.getpid(), *(w.process.pid for w in workers.values())])
         for _ in range(blocks):
             for op in OPS:
                 for library, w in workers.items():
                     time.sleep(pause)  # let the other process's idle pool stop spinning
                     times[f"{op} {library}"].extend(float(t) for t in w.ask(f"{op} {calls}").split())
-        after, ours_after = cpu_ticks(), sum(process_ticks(pid) for pid in pids)
-        result = {name: median(values) for name, values in times.items()}
-        if before is not None and after is not None:
-            elapsed = (after[1] - before[1]) / (os.cpu_count() or 1)  # ticks of one core
-            others = (after[0] - before[0]) - (after[2] - before[2]) - (ours_after - ours_before)
-            result["others"] = max(others, 0) / elapsed
-            result["steal"] = (after[2] - before[2]) / elapsed
-        return result
+        return {name: median(values) for name, values in times.items()} | others.since()
     finally:
         for w in workers.values():
             w.close()
