@@ -18,30 +18,14 @@ from convarith import BoundLayer, ConvArithError, Layer
 from convarith.ops.matrix import conv_matrix, pool_matrix
 from convarith.web.app import CSP, MAX_BODY, create_app
 from convarith.web.payload import describe, unpacked
-from convarith.web.state import read_state
+from convarith.web.state import read_state, state_for
 from oracle_torch import Unsupported, run_torch
 from strategies import bound_layers, examples, layers, torch_valid
 
 
 def state_of(bound: BoundLayer, **extra: Any) -> dict[str, Any]:
     """The JSON the page would send for a bound layer."""
-    layer = bound.layer
-    padding = layer.padding if isinstance(layer.padding, str) else [list(p) for p in layer.padding]
-    data: dict[str, Any] = {
-        "op": layer.op,
-        "input_shape": list(bound.input_spatial),
-        "in_channels": bound.in_channels,
-        "kernel_size": list(layer.kernel_size),
-        "stride": list(layer.stride),
-        "dilation": list(layer.dilation),
-        "padding": padding,
-        "ceil_mode": layer.ceil_mode,
-        "count_include_pad": layer.count_include_pad,
-    }
-    if layer.weighted:
-        data |= {"out_channels": bound.out_channels, "groups": layer.groups, "padding_mode": layer.padding_mode}
-        data |= {"output_padding": list(layer.output_padding)}
-    return data | extra
+    return state_for(bound.layer, bound.input_shape) | extra
 
 
 def drawable(**options: Any) -> st.SearchStrategy[BoundLayer]:

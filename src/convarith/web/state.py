@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from ..errors import ConvArithError
 from ..layer import PADDING_MODES, POLICIES, Layer, PaddingPolicy, parse_op
 
-__all__ = ["FRAMEWORKS", "LIMITS", "State", "bounded_int", "read_state"]
+__all__ = ["FRAMEWORKS", "LIMITS", "State", "bounded_int", "read_state", "state_for"]
 
 FRAMEWORKS: dict[str, str] = {"torch": "PyTorch", "keras": "Keras", "jax": "JAX", "onnx": "ONNX", "tf": "TensorFlow"}
 """The frameworks whose conventions and refusals the page shows, and their names."""
@@ -246,3 +246,24 @@ def read_state(data: object) -> State:
         input_values=_values("input_values", given["input_values"], channels * math.prod(spatial)),
         kernel_values=None if pooling else _values("kernel_values", given["kernel_values"], weight_count),
     )
+
+
+def state_for(layer: Layer, input_shape: Sequence[int]) -> dict[str, Any]:
+    """The page's state for a layer and an input (spatial, ``(C, *spatial)`` or ``(N, C, *spatial)``)."""
+    bound = layer.bind(tuple(input_shape))
+    padding = layer.padding if isinstance(layer.padding, str) else [list(pair) for pair in layer.padding]
+    state: dict[str, Any] = {
+        "op": layer.op,
+        "input_shape": list(bound.input_spatial),
+        "in_channels": bound.in_channels,
+        "kernel_size": list(layer.kernel_size),
+        "stride": list(layer.stride),
+        "dilation": list(layer.dilation),
+        "padding": padding,
+        "ceil_mode": layer.ceil_mode,
+        "count_include_pad": layer.count_include_pad,
+    }
+    if layer.weighted:
+        state |= {"out_channels": bound.out_channels, "groups": layer.groups, "padding_mode": layer.padding_mode}
+        state |= {"output_padding": list(layer.output_padding)}
+    return read_state(state).to_dict()  # checked here: a bad layer is refused before any page asks

@@ -25,9 +25,9 @@ from ..errors import ConvArithError
 from ..layer import Layer
 from .app import page_file
 from .payload import describe, error_body, solutions
-from .state import read_state
+from .state import read_state, state_for
 
-__all__ = ["Explorer", "state_for"]
+__all__ = ["Explorer"]
 
 _GLUE = """
 // the notebook's transport: requests go to the kernel as widget messages
@@ -53,27 +53,6 @@ export default {
   },
 };
 """
-
-
-def state_for(layer: Layer, input_shape: Sequence[int]) -> dict[str, Any]:
-    """The page's state for a layer and an input (spatial, ``(C, *spatial)`` or ``(N, C, *spatial)``)."""
-    bound = layer.bind(tuple(input_shape))
-    padding = layer.padding if isinstance(layer.padding, str) else [list(pair) for pair in layer.padding]
-    state: dict[str, Any] = {
-        "op": layer.op,
-        "input_shape": list(bound.input_spatial),
-        "in_channels": bound.in_channels,
-        "kernel_size": list(layer.kernel_size),
-        "stride": list(layer.stride),
-        "dilation": list(layer.dilation),
-        "padding": padding,
-        "ceil_mode": layer.ceil_mode,
-        "count_include_pad": layer.count_include_pad,
-    }
-    if layer.weighted:
-        state |= {"out_channels": bound.out_channels, "groups": layer.groups, "padding_mode": layer.padding_mode}
-        state |= {"output_padding": list(layer.output_padding)}
-    return read_state(state).to_dict()  # checked now, in the notebook, not first in the browser
 
 
 class Explorer(anywidget.AnyWidget):
