@@ -119,6 +119,18 @@ def test_values_the_user_gives_are_used() -> None:
     assert page["values"]["input"] == x.tolist()
 
 
+def test_flip_shows_the_kernel_numeric_mode_uses_and_computes_with_it_rotated() -> None:
+    state = {"op": "conv2d", "input_shape": [4, 5], "kernel_size": [2, 3], "numeric": True, "seed": 4}
+    plain, flipped = describe(read_state(state)), describe(read_state(state | {"flip": True}))
+    assert flipped["values"]["weight"] == plain["values"]["weight"]  # the same seed, the same kernel drawn
+    assert flipped["values"]["input"] == plain["values"]["input"]
+    x = torch.tensor(plain["values"]["input"]).reshape(1, 1, 4, 5)
+    w = torch.tensor(plain["values"]["weight"]).reshape(1, 1, 2, 3)
+    want = F.conv2d(x, torch.flip(w, dims=(2, 3)))
+    np.testing.assert_allclose(flipped["values"]["upper"], want.numpy().ravel())
+    assert flipped["values"]["upper"] != plain["values"]["upper"]
+
+
 def test_the_guide_figure_numbers() -> None:
     """The guide's figure 4.6 (i′=3, k=3, s=2, p=1, a=1): an 8 × 8 drawn input, a 6 × 6 output."""
     page = describe(

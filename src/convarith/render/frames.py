@@ -73,6 +73,7 @@ __all__ = [
     "bind_layer",
     "build_animation",
     "guide_axis",
+    "numeric_arrays",
 ]
 
 CellKind = Literal["input", "output", "zero", "pad", "extra", "overhang", "crop"]
@@ -592,10 +593,18 @@ def _lower_values(anim: Animation, x: FloatArray) -> FloatArray:
     return values.reshape(lower.channels, *lower.shape)
 
 
-def _values(anim: Animation, seed: int, input_values: object | None, kernel_values: object | None) -> Values:
+def numeric_arrays(
+    bound: BoundLayer, seed: int, input_values: object | None = None, kernel_values: object | None = None
+) -> tuple[FloatArray, FloatArray | None]:
+    """The input ``(C_in, *spatial)`` and weight (PyTorch's layout; ``None`` for pooling) of numeric mode:
+    the values given, else small integers drawn from ``seed`` (input 0–3, then weight 0–2, as in the guide).
+
+    >>> x, w = numeric_arrays(Layer("conv1d", kernel_size=2).bind((4,)), seed=0)
+    >>> x.shape, w.shape
+    ((1, 4), (1, 1, 2))
+    """
     import numpy as np
 
-    bound = anim.bound
     rng = np.random.default_rng(seed)
     in_shape = bound.sample_input_shape
     if input_values is None:
@@ -607,13 +616,18 @@ def _values(anim: Animation, seed: int, input_values: object | None, kernel_valu
         if kernel_values is not None:
             raise ConvArithError("kernel_values", "pooling has no weights", bound.op)
     else:
-        shape = anim.weight_shape
+        shape = bound.weight_shape
+        assert shape is not None
         short = bound.layer.kernel_size if shape[0] == shape[1] == 1 else shape
         if kernel_values is None:
             weight = rng.integers(0, 3, size=shape).astype(np.float64)
         else:
             weight = _as_array("kernel_values", kernel_values, shape, short)
+    return x, weight
 
+
+def _values(anim: Animation, seed: int, input_values: object | None, kernel_values: object | None) -> Values:
+    x, weight = numeric_arrays(anim.bound, seed, input_values, kernel_values)
     lower_values = _lower_values(anim, x)
     frame_values, partials, out = _run(anim, x, weight, lower_values)
     return Values(x, weight, lower_values, out, tuple(frame_values), tuple(partials))

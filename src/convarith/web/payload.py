@@ -31,7 +31,7 @@ import numpy.typing as npt
 from ..errors import ConvArithError
 from ..explain.derivation import explain_layer
 from ..geometry.solver import solve
-from ..render.frames import KIND_PRIORITY, Animation, Grid, build_animation
+from ..render.frames import KIND_PRIORITY, Animation, Grid, build_animation, numeric_arrays
 from ..rules import check
 from .state import FRAMEWORKS, LIMITS, State, bounded_int
 
@@ -188,16 +188,17 @@ def describe(state: State) -> dict[str, Any]:
     bound = layer.bind(state.input_shape)
     weight_shape = bound.weight_shape
     flip = state.flip and weight_shape is not None
+    input_values: npt.NDArray[np.float64] | None = None
+    if state.input_values is not None:
+        input_values = np.reshape(state.input_values, bound.sample_input_shape)
     kernel_values: npt.NDArray[np.float64] | None = None
     if state.kernel_values is not None and weight_shape is not None:
         kernel_values = np.array(state.kernel_values).reshape(weight_shape)
-    if flip and state.numeric and weight_shape is not None:
-        # a true convolution is the cross-correlation with the kernel rotated by 180°
-        shown = (
-            kernel_values
-            if kernel_values is not None
-            else np.random.default_rng(state.seed).integers(0, 3, size=weight_shape).astype(np.float64)
-        )
+    if flip and state.numeric:
+        # a true convolution is the cross-correlation with the kernel rotated by 180°: the kernel shown is
+        # the one numeric mode would use (given, or the seed's), the one computed with is it rotated
+        input_values, shown = numeric_arrays(bound, state.seed, input_values, kernel_values)
+        assert shown is not None
         kernel_values = _rotated(shown)
     anim = build_animation(
         bound,
@@ -205,7 +206,7 @@ def describe(state: State) -> dict[str, Any]:
         view=state.view,
         numeric=state.numeric,
         seed=state.seed,
-        input_values=None if state.input_values is None else np.reshape(state.input_values, bound.sample_input_shape),
+        input_values=input_values,
         kernel_values=kernel_values,
         max_frames=MAX_FRAMES,
     )
