@@ -483,6 +483,11 @@ class FrameSequence(Sequence[Frame]):
         """Frames per outer channel: frame ``c·per_channel + p`` is window position ``p`` of channel ``c``."""
         return self._per_channel
 
+    def channel_windows(self) -> list[Window]:
+        """The first frame of every outer channel, in compact form: its ``channels`` are those every frame
+        of that channel covers (output channels for the direct view, input channels for the scatter view)."""
+        return [self.window(c * self._per_channel) for c in range(self._outer)]
+
     def window_arrays(self, shape: Sequence[int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Every window at once, the array form of :meth:`window` and :meth:`taps`.
 
@@ -644,7 +649,7 @@ def _run(
     grid = anim.upper if anim.view == "scatter" else anim.lower
     cells, _ = frames.window_arrays(grid.shape)  # (positions, taps) on the grid the windows cover
     taps = cells.shape[1]
-    outer = [frames.window(c * per) for c in range(len(frames) // per)]
+    outer = frames.channel_windows()
     if anim.view == "scatter":  # one frame at a time: each frame's running sums depend on the frames before it
         assert weight is not None
         out = np.zeros((grid.channels, math.prod(grid.shape)))

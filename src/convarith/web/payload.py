@@ -118,8 +118,8 @@ def _matrix(
     tap_ids: list[npt.NDArray[np.int64]] = []
     position = np.repeat(np.arange(per), taps).reshape(per, taps)
     hit = landing >= 0
-    for outer in range(len(frames) // per):
-        window = frames.window(outer * per)
+    tapped = np.broadcast_to(kernel, landing.shape)[hit]  # the same taps on every channel
+    for outer, window in enumerate(frames.channel_windows()):
         for channel in window.channels:
             if anim.view == "scatter":  # the frame is an input cell (a column), the taps land on outputs
                 r, c = channel * n_out + landing[hit], outer * n_in + position[hit]
@@ -127,7 +127,7 @@ def _matrix(
                 r, c = outer * n_out + position[hit], channel * n_in + landing[hit]
             rows.append(r)
             cols.append(c)
-            tap_ids.append(np.broadcast_to(kernel, landing.shape)[hit])
+            tap_ids.append(tapped)
     count = sum(len(r) for r in rows)
     shape = {"rows": bound.out_channels * n_out, "cols": bound.in_channels * n_in, "entries": count}
     if count > MAX_MATRIX_ENTRIES:
@@ -160,11 +160,10 @@ def _weight_bases(anim: Animation) -> list[list[int]] | None:
     shape = anim.bound.weight_shape
     if shape is None:
         return None
-    frames, per = anim.frames, anim.frames.per_channel
+    frames = anim.frames
     taps = math.prod(shape[2:])
     bases = []
-    for c in range(len(frames) // per):
-        window = frames.window(c * per)
+    for window in frames.channel_windows():
         pairs = [frames.taps(window, channel)[0][:2] for channel in window.channels]
         bases.append([(o * shape[1] + i) * taps for o, i in pairs])
     return bases
@@ -252,7 +251,7 @@ def describe(state: State) -> dict[str, Any]:
             "on": "upper" if scatter else "lower",
             "cells": packed(cells),
             "kernel": kernel.tolist(),
-            "channels": [_span(anim.frames.window(c * per).channels) for c in range(len(anim.frames) // per)],
+            "channels": [_span(w.channels) for w in anim.frames.channel_windows()],
         },
         "matrix": _matrix(anim, cells, kernel, source),
         "weight_base": _weight_bases(anim),
