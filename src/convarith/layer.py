@@ -50,6 +50,7 @@ __all__ = [
     "PaddingArg",
     "PaddingMode",
     "PaddingPolicy",
+    "as_choice",
     "as_int",
     "parse_op",
 ]
@@ -158,7 +159,12 @@ def _padding(value: object, ndim: int) -> tuple[Pad, ...] | PaddingPolicy:
     return tuple(pairs)
 
 
-def _choice(param: str, value: object, allowed: tuple[str, ...]) -> str:
+def as_choice(param: str, value: object, allowed: Sequence[str]) -> str:
+    """One of ``allowed`` (a string), the parameter named when it is not.
+
+    >>> as_choice("padding_mode", "reflect", PADDING_MODES)
+    'reflect'
+    """
     if not isinstance(value, str) or value not in allowed:
         raise ConvArithError(param, f"must be one of {', '.join(allowed)}", repr(value))
     return value
@@ -270,7 +276,7 @@ class Layer:
             "in_channels": None if in_channels is None else as_int("in_channels", in_channels),
             "out_channels": None if out_channels is None else as_int("out_channels", out_channels),
             "bias": _flag("bias", bias) and not pooling,
-            "padding_mode": _choice("padding_mode", padding_mode, PADDING_MODES),
+            "padding_mode": as_choice("padding_mode", padding_mode, PADDING_MODES),
             "ceil_mode": _flag("ceil_mode", ceil_mode),
             "count_include_pad": _flag("count_include_pad", count_include_pad) or kind != "avg_pool",
             "divisor_override": None if divisor_override is None else as_int("divisor_override", divisor_override),

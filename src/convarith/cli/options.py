@@ -36,7 +36,6 @@ __all__ = [
     "PaddingOpt",
     "StrideOpt",
     "build_layer",
-    "check_choice",
     "check_finite",
     "check_seed",
     "input_shape",
@@ -178,17 +177,6 @@ def check_seed(seed: int) -> int:
     if seed < 0:
         raise ConvArithError("seed", "must not be negative", seed)
     return seed
-
-
-def check_choice(param: str, value: str, allowed: tuple[str, ...]) -> str:
-    """One of ``allowed``.
-
-    >>> check_choice("style", "flat", ("guide", "flat"))
-    'flat'
-    """
-    if value not in allowed:
-        raise ConvArithError(param, f"must be one of {', '.join(allowed)}", repr(value))
-    return value
 
 
 def build_layer(

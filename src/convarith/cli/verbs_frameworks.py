@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import ConvArithError
+from ..layer import as_choice
 from .errors import guarded
-from .options import JsonOpt, check_choice, input_shape
+from .options import JsonOpt, input_shape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -76,7 +77,7 @@ def _read(text: str, given: str | None) -> tuple[str, Layer, tuple[int, ...] | N
 def _targets(to: str) -> tuple[str, ...]:
     if to == "all":
         return _TARGETS
-    return tuple(check_choice("to", part.strip(), (*_TARGETS, "all")) for part in to.split(","))
+    return tuple(as_choice("to", part.strip(), (*_TARGETS, "all")) for part in to.split(","))
 
 
 @guarded({"source": ("LAYER",), "to": ("--to",)})
@@ -217,7 +218,7 @@ def check(
     names = (
         _TARGETS
         if framework == "all"
-        else tuple(check_choice("framework", part.strip(), (*_TARGETS, "all")) for part in framework.split(","))
+        else tuple(as_choice("framework", part.strip(), (*_TARGETS, "all")) for part in framework.split(","))
     )
     verdicts = {name: rules_check(source, shape, framework=name) for name in names}
     if as_json:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from ..errors import ConvArithError
-from ..layer import Layer, parse_op
+from ..layer import Layer, as_choice, parse_op
 from ..rules import FRAMEWORKS, raise_refusals
 from .errors import guarded
 from .options import (
@@ -33,7 +33,6 @@ from .options import (
     PaddingModeOpt,
     PaddingOpt,
     StrideOpt,
-    check_choice,
     check_positive,
     check_seed,
     input_shape,
@@ -66,7 +65,7 @@ def dump(data: object) -> None:
 
 def framework_of(name: str) -> str | None:
     """``--framework``: a framework with rules, or ``none``."""
-    return None if check_choice("framework", name, (*FRAMEWORKS, "none")) == "none" else name
+    return None if as_choice("framework", name, (*FRAMEWORKS, "none")) == "none" else name
 
 
 def bind_checked(layer: Layer, shape: Sequence[int], framework: str | None) -> BoundLayer:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConvArithError
+from ..layer import as_choice
 from .errors import guarded
 from .options import (
     CeilOpt,
@@ -28,7 +29,6 @@ from .options import (
     PaddingModeOpt,
     PaddingOpt,
     StrideOpt,
-    check_choice,
     check_seed,
     input_shape,
     layer_from,
@@ -119,9 +119,9 @@ def animate(
     sizes = input_shape(op, input)
     layer = layer_from(ctx, sizes)
     bound = bind_checked(layer, sizes, framework_of(framework))
-    check_choice("view", view, ("direct", "scatter"))
-    check_choice("style", style, STYLES)
-    check_choice("frames", frames, ("png", "svg"))
+    as_choice("view", view, ("direct", "scatter"))
+    as_choice("style", style, STYLES)
+    as_choice("frames", frames, ("png", "svg"))
     check_seed(seed)
     _fps(fps)
     values_in = load_values("input_values", input_values)
@@ -236,13 +236,13 @@ def gallery(
     """
     from .paths import output_folder, picture_file
 
-    check_choice("style", style, STYLES)
+    as_choice("style", style, STYLES)
     _fps(fps)
     from ..render.gallery_items import GALLERY
 
     known = [item.name for item in GALLERY]
     for name in only or ():
-        check_choice("only", name, tuple(known))
+        as_choice("only", name, tuple(known))
     folder = output_folder(
         "output", out, lambda name: name == "index.html" or picture_file(name), what="an earlier gallery"
     )
@@ -300,8 +300,8 @@ def tour(
     """
     from .paths import output_folder
 
-    check_choice("backend", backend, ("auto", "torch", "numpy"))
-    check_choice("style", style, STYLES)
+    as_choice("backend", backend, ("auto", "torch", "numpy"))
+    as_choice("style", style, STYLES)
     folder = output_folder(
         "output",
         out,

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
 from ..errors import ConvArithError
-from ..layer import PADDING_MODES, POLICIES, Layer, PaddingPolicy, parse_op
+from ..layer import PADDING_MODES, POLICIES, Layer, PaddingPolicy, as_choice, parse_op
 
 __all__ = ["FRAMEWORKS", "LIMITS", "State", "bounded_int", "read_state", "state_for"]
 
@@ -92,12 +92,6 @@ def _padding(value: object, ndim: int) -> tuple[tuple[int, int], ...] | PaddingP
 def _flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ConvArithError(field, "must be true or false", repr(value))
-    return value
-
-
-def _choice(field: str, value: object, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ConvArithError(field, f"must be one of {', '.join(allowed)}", repr(value))
     return value
 
 
@@ -235,11 +229,11 @@ def read_state(data: object) -> State:
         padding=_padding(given["padding"], ndim),
         output_padding=_per_axis("output_padding", given["output_padding"], ndim),
         groups=groups,
-        padding_mode=_choice("padding_mode", given["padding_mode"], PADDING_MODES),
+        padding_mode=as_choice("padding_mode", given["padding_mode"], PADDING_MODES),
         ceil_mode=_flag("ceil_mode", given["ceil_mode"]),
         count_include_pad=_flag("count_include_pad", given["count_include_pad"]),
-        framework=_choice("framework", given["framework"], tuple(FRAMEWORKS)),
-        view=cast(View, _choice("view", given["view"], ("direct", "scatter"))),
+        framework=as_choice("framework", given["framework"], tuple(FRAMEWORKS)),
+        view=cast(View, as_choice("view", given["view"], ("direct", "scatter"))),
         numeric=_flag("numeric", given["numeric"]),
         seed=bounded_int("seed", given["seed"]),
         flip=_flag("flip", given["flip"]),
