@@ -289,7 +289,6 @@ class Explorer {
   async request() {
     const id = ++this.sequence;
     const started = performance.now();
-    this.root.dataset.busy = "1";
     delete this.root.dataset.paintedMs;
     let page;
     try {
@@ -298,7 +297,6 @@ class Explorer {
       page = { error: { message: `the explorer's server did not answer (${err})` } };
     }
     if (id !== this.sequence) return;
-    delete this.root.dataset.busy;
     if (page.error) { this.refuse(page.error); return; }
     this.page = unpackPage(page);
     this.state = { ...this.state, ...page.state };
@@ -893,7 +891,6 @@ class Explorer {
     if (same) { this.show(this.frame); return; }
     this.focus(t);
     this.pinned = t;
-    this.root.dataset.pinned = `${t.grid}:${t.ch}:${t.i}`;
   }
 
   focus(t) {
@@ -933,7 +930,6 @@ class Explorer {
     this.highlightMatrix(windowGrid === "lower" ? { col: index, rows: reached } : { row: index, cols: reached });
     const kindName = p.kinds[p.grids[windowGrid].kinds[t.i]];
     this.status.textContent = `${kindName} cell ${this.cellName(windowGrid, t.i)}: read by ${reached.length} ${windowGrid === "lower" ? "output" : "input"} cell${reached.length === 1 ? "" : "s"}`;
-    this.root.dataset.reached = reached.join(",");
   }
 
   // -- the matrix -------------------------------------------------------------------------------
