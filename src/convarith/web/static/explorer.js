@@ -927,7 +927,7 @@ class Explorer {
     this.paintOverlay();
     const source = p.grids[windowGrid].source[t.i];
     const index = source < 0 ? null : t.ch * p.grids[windowGrid].sizes.reduce((a, b) => a * b, 1) + source;
-    this.highlightMatrix(windowGrid === "lower" ? { col: index, rows: reached } : { row: index, cols: reached });
+    this.highlightMatrix(windowGrid === "lower" ? { col: index } : { row: index });
     const kindName = p.kinds[p.grids[windowGrid].kinds[t.i]];
     this.status.textContent = `${kindName} cell ${this.cellName(windowGrid, t.i)}: read by ${reached.length} ${windowGrid === "lower" ? "output" : "input"} cell${reached.length === 1 ? "" : "s"}`;
   }
