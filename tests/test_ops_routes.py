@@ -1,4 +1,4 @@
-"""Every route of the reference ops and operators against PyTorch: FFT, phase decomposition, depthwise taps, auto.
+"""Every route of the reference ops and operators against PyTorch: FFT, phases, Winograd, depthwise taps, auto.
 
 float64 results equal PyTorch's to 1e-12 relative (max abs error / max |reference|), float32 to
 1e-5; every operator route passes the dot test to 1e-12 and its adjoint equals PyTorch's autograd.
@@ -27,8 +27,14 @@ from strategies import layers, torch_bound_layers
 
 torch.set_num_threads(1)
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
-FAST_CONV = tuple(r for r in CONV_ROUTES if r != "matrix")
-FAST_TRANSPOSE = tuple(r for r in CONV_TRANSPOSE_ROUTES if r not in ("matrix", "direct", "scatter"))
+FAST_CONV = tuple(r for r in CONV_ROUTES if r not in ("matrix", "winograd"))
+FAST_TRANSPOSE = tuple(r for r in CONV_TRANSPOSE_ROUTES if r not in ("matrix", "direct", "scatter", "winograd"))
+
+
+def fast_routes(bound: BoundLayer) -> tuple[str, ...]:
+    """The fast routes that compute ``bound`` (Winograd's F(2, 3) only where it applies)."""
+    general = FAST_TRANSPOSE if bound.transposed else FAST_CONV
+    return (*general, "winograd") if routes.winograd_fits(bound) else general
 
 
 def arrays(bound: BoundLayer, seed: int, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +76,7 @@ def batched(bound: BoundLayer) -> BoundLayer:
 @given(torch_bound_layers(kinds=("conv", "conv_transpose")), st.data(), st.integers(0, 2**32 - 1))
 def test_every_fast_route_equals_pytorch_on_any_layer(bound: BoundLayer, data: Any, seed: int) -> None:
     bound = batched(bound)
-    method = data.draw(st.sampled_from(FAST_TRANSPOSE if bound.transposed else FAST_CONV))
+    method = data.draw(st.sampled_from(fast_routes(bound)))
     event(f"{bound.kind} {method}")
     x, w = arrays(bound, seed)
     assert_close(run(bound, x, w, method), torch_of(bound, x, w))
@@ -80,7 +86,7 @@ def test_every_fast_route_equals_pytorch_on_any_layer(bound: BoundLayer, data: A
 @given(torch_bound_layers(kinds=("conv", "conv_transpose")), st.data(), st.integers(0, 2**32 - 1))
 def test_every_fast_route_in_float32(bound: BoundLayer, data: Any, seed: int) -> None:
     bound = batched(bound)
-    method = data.draw(st.sampled_from(FAST_TRANSPOSE if bound.transposed else FAST_CONV))
+    method = data.draw(st.sampled_from(fast_routes(bound)))
     x, w = arrays(bound, seed, np.float32)
     expected = torch_of(bound, x.astype(np.float64), w.astype(np.float64)).astype(np.float32)
     assert_close(run(bound, x, w, method), expected, np.float32)
@@ -173,6 +179,79 @@ def test_phase_decomposition_equals_pytorch(bound: BoundLayer, method: str, seed
     assert_close(run(bound, x, w, method), torch_of(bound, x, w))
 
 
+@st.composite
+def winograd_layers(draw: st.DrawFn) -> BoundLayer:
+    """Kernel 3, stride 1, dilation 1 on 1–3 axes: groups, odd and even sizes, crops, padding modes, transposed."""
+    ndim = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    transposed = draw(st.booleans())
+    mode = "zeros" if transposed else draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    top = (13, 9, 6)[ndim - 1]
+    spatial = tuple(draw(st.integers(1, top)) for _ in range(ndim))
+    low = -2 if mode == "zeros" else 0
+    pads = tuple(
+        (
+            draw(st.integers(low, min(3, s - 1) if mode != "zeros" else 3)),
+            draw(st.integers(low, min(3, s - 1) if mode != "zeros" else 3)),
+        )
+        for s in spatial
+    )
+    op = f"conv_transpose{ndim}d" if transposed else f"conv{ndim}d"
+    layer = Layer(op, c_in, c_out, 3, padding=pads, groups=groups, padding_mode=mode)
+    try:
+        bound = layer.bind((2, c_in, *spatial))
+    except ConvArithError:  # a layer the input cannot take: draw another (any other error fails)
+        reject()
+    assert routes.winograd_fits(bound)
+    return bound
+
+
+@settings(max_examples=100)
+@given(winograd_layers(), st.sampled_from(["winograd", "auto"]), st.integers(0, 2**32 - 1))
+def test_winograd_equals_pytorch(bound: BoundLayer, method: str, seed: int) -> None:
+    event(f"{bound.ndim}-d {'transposed' if bound.transposed else bound.layer.padding_mode}")
+    x, w = arrays(bound, seed)
+    assert_close(run(bound, x, w, method), torch_of(bound, x, w))
+
+
+@settings(max_examples=40)
+@given(winograd_layers(), st.integers(0, 2**32 - 1))
+def test_winograd_in_float32(bound: BoundLayer, seed: int) -> None:
+    x, w = arrays(bound, seed, np.float32)
+    expected = torch_of(bound, x.astype(np.float64), w.astype(np.float64)).astype(np.float32)
+    assert_close(run(bound, x, w, "winograd"), expected, np.float32)
+
+
+def test_winograd_blocks_of_tile_rows_equal_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample too large for one block is cut into blocks of tile rows (and a batch into blocks of samples)."""
+    bound = Layer("conv2d", 3, 4, 3, padding=1).bind((3, 3, 23, 17))
+    x, w = arrays(bound, 7)
+    whole = run(bound, x, w, "winograd")
+    row = 16 * (3 + 4) * 10 * 8  # a row of tiles: 4² transformed taps, in and out channels, 9 + 1 tiles, float64
+    monkeypatch.setattr(routes.kernels, "CHUNK_BYTES", 4 * row)
+    assert routes.kernels.plan(3, 12, row) == (1, 4)  # one sample, 4 of its 12 tile rows per block
+    assert_close(run(bound, x, w, "winograd"), whole)
+    assert_close(whole, torch_of(bound, x, w))
+
+
+def test_winograd_is_refused_where_it_does_not_apply() -> None:
+    for layer, shape in [
+        (Layer("conv2d", 2, 2, 3, stride=2), (1, 2, 8, 8)),
+        (Layer("conv2d", 2, 2, 3, dilation=2), (1, 2, 8, 8)),
+        (Layer("conv1d", 2, 2, 5), (1, 2, 8)),
+        (Layer("conv_transpose2d", 2, 2, (3, 2)), (1, 2, 4, 4)),
+    ]:
+        bound = layer.bind(shape)
+        assert not routes.winograd_fits(bound)
+        assert "winograd" not in routes.costs(bound)
+        x, w = arrays(bound, 0)
+        with pytest.raises(ConvArithError) as err:
+            run(bound, x[:1], w, "winograd")
+        assert err.value.param == "method"
+        assert "kernel 3, stride 1 and dilation 1" in str(err.value)
+
+
 # -- operators: the dot test and PyTorch's autograd, every route -----------------------------------
 
 
@@ -183,6 +262,7 @@ def test_phase_decomposition_equals_pytorch(bound: BoundLayer, method: str, seed
         large_kernels(),
         depthwise(),
         strided_transposed(),
+        winograd_layers(),
     ),
     st.sampled_from(OPERATOR_METHODS),
     st.integers(0, 2**32 - 1),
@@ -225,7 +305,9 @@ def test_the_fft_operator_transforms_its_kernel_once() -> None:
         (Layer("conv2d", 1, 1, kernel_size=9, padding=4), (1, 1, 512, 512), "fft"),
         (Layer("conv_transpose2d", 1, 1, kernel_size=9, padding=4), (1, 1, 512, 512), "fft"),
         (Layer("conv1d", 1, 64, kernel_size=251), (1, 1, 16000), "fft"),
-        (Layer("conv2d", 64, 64, kernel_size=3, padding=1), (8, 64, 56, 56), "gemm"),
+        (Layer("conv2d", 64, 64, kernel_size=3, padding=1), (8, 64, 56, 56), "winograd"),
+        (Layer("conv_transpose2d", 64, 64, kernel_size=3, padding=1), (8, 64, 56, 56), "winograd"),
+        (Layer("conv2d", 3, 16, kernel_size=3, padding=1), (1, 3, 32, 32), "gemm"),  # few channels: transforms dominate
         (Layer("conv2d", 256, 256, kernel_size=3, padding=1, groups=256), (4, 256, 14, 14), "taps"),
         (Layer("conv_transpose2d", 64, 32, kernel_size=4, stride=2, padding=1), (4, 64, 32, 32), "phase"),
         (Layer("conv_transpose1d", 4, 4, kernel_size=1, stride=3), (2, 4, 10), "gemm"),  # phases without taps
@@ -271,7 +353,15 @@ def test_scratch_kept_between_calls_never_leaks_one_layer_into_another() -> None
     # the same padded size 8, padded (1, 1) around 6 and (2, 0) around 6
     c = Layer("conv1d", 2, 2, kernel_size=3, padding=1).bind((1, 2, 6))
     d = Layer("conv1d", 2, 2, kernel_size=3, padding=[(2, 0)]).bind((1, 2, 6))
+    # Winograd lays 5 and 6 cells padded (1, 1) on the same 8: the 6 writes the 5's padding cell
+    e = Layer("conv1d", 2, 2, kernel_size=3, padding=1).bind((1, 2, 5))
+    f = Layer("conv1d", 2, 2, kernel_size=3, padding=1).bind((1, 2, 6))
     for _ in range(3):
+        for layer in (e, f):
+            x = rng.standard_normal(layer.input_shape)
+            w = rng.standard_normal(layer.weight_shape)
+            want = F.conv1d(torch.from_numpy(x), torch.from_numpy(w), padding=1)
+            np.testing.assert_allclose(conv(x, w, layer=layer, method="winograd"), want.numpy(), atol=1e-12)
         for layer in (a, b, c, d):
             x = rng.standard_normal(layer.input_shape)
             w = rng.standard_normal(layer.weight_shape)

@@ -465,7 +465,7 @@ def test_invalid_configurations_raise_conv_arith_error_naming_the_parameter() ->
         ("weight", lambda: conv(x, np.zeros((2, 4, 3, 3)), groups=2)),  # C_in/groups is 2
         ("groups", lambda: conv(x, np.zeros((3, 2, 3, 3)), groups=2)),  # 3 output channels
         ("weight", lambda: conv(np.zeros((1, 3, 5, 5)), np.zeros((2, 1, 3, 3)), groups=2)),  # 3/2 channels
-        ("method", lambda: conv(x, np.zeros((2, 4, 3, 3)), method="winograd")),
+        ("method", lambda: conv(x, np.zeros((2, 4, 3, 3)), method="im2row")),
         ("method", lambda: conv_transpose(x, np.zeros((4, 2, 3, 3)), method="taps")),
         ("input", lambda: conv(x.astype(np.int64), np.zeros((2, 4, 3, 3), np.int64))),
         ("input", lambda: conv(x.astype(np.float16), np.zeros((2, 4, 3, 3), np.float16))),

@@ -11,37 +11,41 @@ returns (tested to 1e-12 in float64).
 
 The routes compute the same numbers in different ways, so each one checks the others:
 
-=====================  ==========  ==============================================================
-function               method      what it shows
-=====================  ==========  ==============================================================
-:func:`conv`           ``gemm``    im2col: every window becomes a column of a matrix (a strided
-                                   view, copied once), then one BLAS product per group
-:func:`conv`           ``matrix``  ``y = C·x`` with the sparse matrix C of
-                                   :func:`convarith.ops.matrix.conv_matrix`
-:func:`conv`           ``taps``    a sum over kernel taps of strided input slices times weights
-:func:`conv_transpose` ``gemm``    one BLAS product to columns, then col2im: each kernel tap's
-                                   column is added into a strided slice of the output
-:func:`conv_transpose` ``matrix``  ``Cᵀ·y``, C being the matrix of the layer's adjoint
-                                   (:meth:`~convarith.BoundLayer.adjoint`, the direct convolution
-                                   whose matrix it transposes)
-:func:`conv_transpose` ``direct``  the guide's §4.3 (:meth:`~convarith.BoundLayer.direct`): insert
-                                   ``s − 1`` zeros, pad by ``p′`` (crop where negative), rotate
-                                   the kernel 180° and swap its in/out channel axes, then a plain
-                                   stride-1 convolution
-:func:`conv_transpose` ``scatter`` every input value stamps the kernel, times the value, into the
-                                   output
-:func:`conv_transpose` ``phase``   phase decomposition: the output cells ``q·s + r`` of each
-                                   residue r take only the taps with ``t·d ≡ r (mod s)``, a
-                                   stride-1 transposed convolution each, interleaved once
-both                   ``fft``     the FFT: a stride-1 correlation (transposed: convolution) as a
-                                   product of spectra, summed over channels per frequency
-both                   ``auto``    the route :func:`convarith.ops.routes.choose`'s cost model
-                                   expects to be fastest for the shape (the default)
-=====================  ==========  ==============================================================
+=====================  ============  ==============================================================
+function               method        what it shows
+=====================  ============  ==============================================================
+:func:`conv`           ``gemm``      im2col: every window becomes a column of a matrix (a strided
+                                     view, copied once), then one BLAS product per group
+:func:`conv`           ``matrix``    ``y = C·x`` with the sparse matrix C of
+                                     :func:`convarith.ops.matrix.conv_matrix`
+:func:`conv`           ``taps``      a sum over kernel taps of strided input slices times weights
+:func:`conv_transpose` ``gemm``      one BLAS product to columns, then col2im: each kernel tap's
+                                     column is added into a strided slice of the output
+:func:`conv_transpose` ``matrix``    ``Cᵀ·y``, C being the matrix of the layer's adjoint
+                                     (:meth:`~convarith.BoundLayer.adjoint`, the direct convolution
+                                     whose matrix it transposes)
+:func:`conv_transpose` ``direct``    the guide's §4.3 (:meth:`~convarith.BoundLayer.direct`): insert
+                                     ``s − 1`` zeros, pad by ``p′`` (crop where negative), rotate
+                                     the kernel 180° and swap its in/out channel axes, then a plain
+                                     stride-1 convolution
+:func:`conv_transpose` ``scatter``   every input value stamps the kernel, times the value, into the
+                                     output
+:func:`conv_transpose` ``phase``     phase decomposition: the output cells ``q·s + r`` of each
+                                     residue r take only the taps with ``t·d ≡ r (mod s)``, a
+                                     stride-1 transposed convolution each, interleaved once
+both                   ``fft``       the FFT: a stride-1 correlation (transposed: convolution) as a
+                                     product of spectra, summed over channels per frequency
+both                   ``winograd``  Winograd's F(2, 3) for kernel 3, stride 1, dilation 1: each
+                                     tile of 2 output cells per axis from 4 transformed products,
+                                     one BLAS product per transformed tap contracting the channels
+both                   ``auto``      the route :func:`convarith.ops.routes.choose`'s cost model
+                                     expects to be fastest for the shape (the default)
+=====================  ============  ==============================================================
 
 ``taps`` of a layer whose groups have one input channel (depthwise) is one broadcast
-multiply-add per tap over channels-last arrays. Every route but ``fft`` adds the same products
-(in its own order); ``fft`` rounds like an FFT, about ``ε·log₂(size)`` of ``‖x‖·‖w‖``.
+multiply-add per tap over channels-last arrays. Every route but ``fft`` and ``winograd`` adds the
+same products (in its own order); ``fft`` rounds like an FFT, about ``ε·log₂(size)`` of
+``‖x‖·‖w‖``; ``winograd`` adds transformed products (its transforms only add, subtract and halve).
 
 Examples
 --------
@@ -103,9 +107,9 @@ CONV_METHODS: tuple[str, ...] = ("gemm", "matrix", "taps")
 """The direct routes that add the same products as PyTorch (each in its own order)."""
 CONV_TRANSPOSE_METHODS: tuple[str, ...] = ("gemm", "matrix", "direct", "scatter", "phase")
 """The transposed routes that add the same products as PyTorch."""
-CONV_ROUTES: tuple[str, ...] = ("auto", *CONV_METHODS, "fft")
+CONV_ROUTES: tuple[str, ...] = ("auto", *CONV_METHODS, "fft", "winograd")
 """Every ``method`` :func:`conv` takes."""
-CONV_TRANSPOSE_ROUTES: tuple[str, ...] = ("auto", *CONV_TRANSPOSE_METHODS, "fft")
+CONV_TRANSPOSE_ROUTES: tuple[str, ...] = ("auto", *CONV_TRANSPOSE_METHODS, "fft", "winograd")
 """Every ``method`` :func:`conv_transpose` takes."""
 
 _CONV_DEFAULTS: dict[str, object] = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}
@@ -134,6 +138,17 @@ def _check_method(method: object, methods: tuple[str, ...]) -> str:
     if not isinstance(method, str) or method not in methods:
         raise ConvArithError("method", f"must be one of {', '.join(methods)}", repr(method))
     return str(method)
+
+
+def _check_fits(method: str, bound: BoundLayer) -> None:
+    """Winograd's F(2, 3) exists for one shape of layer: refuse it, naming why, for any other."""
+    if method == "winograd" and not routes.winograd_fits(bound):
+        layer = bound.layer
+        raise ConvArithError(
+            "method",
+            "'winograd' needs kernel 3, stride 1 and dilation 1 on every axis",
+            f"kernel_size={layer.kernel_size}, stride={layer.stride}, dilation={layer.dilation}",
+        )
 
 
 def _same_dtype(name: str, array: kernels.Array, dtype: np.dtype[Any]) -> None:
@@ -232,8 +247,9 @@ def conv(
         ``"auto"`` (the route the cost model of :func:`convarith.ops.routes.choose` expects to be
         fastest), ``"gemm"`` (im2col and one BLAS product per group and block of samples),
         ``"matrix"`` (``C @ x`` with the sparse matrix C), ``"taps"`` (a sum over kernel taps; a
-        broadcast multiply-add per tap when each group has one input channel) or ``"fft"`` (a
-        product of spectra; for large kernels).
+        broadcast multiply-add per tap when each group has one input channel), ``"fft"`` (a
+        product of spectra; for large kernels) or ``"winograd"`` (Winograd's F(2, 3): 4/9 of the
+        multiply-adds of a 3×3 layer; kernel 3, stride 1 and dilation 1 on every axis only).
 
     Returns
     -------
@@ -266,6 +282,7 @@ def conv(
         "padding_mode": padding_mode,
     }
     xa, wa, ba, bound, unbatched = _weighted("conv", input, weight, bias, layer, keywords, _CONV_DEFAULTS)
+    _check_fits(method, bound)
     out = (
         _by_matrix(xa, wa, bound, transpose=False)
         if method == "matrix"
@@ -325,7 +342,8 @@ def conv_transpose(
         col2im), ``"matrix"`` (``Cᵀ·y`` with C the adjoint's matrix), ``"direct"`` (the
         equivalent stride-1 direct convolution of the guide's §4.3), ``"scatter"`` (every input
         value stamps the kernel into the output; slow, one step per input cell), ``"phase"``
-        (one stride-1 transposed convolution per output phase, interleaved) or ``"fft"``.
+        (one stride-1 transposed convolution per output phase, interleaved), ``"fft"`` or
+        ``"winograd"`` (F(2, 3) through the direct equivalent; kernel 3, stride 1, dilation 1).
 
     Returns
     -------
@@ -362,6 +380,7 @@ def conv_transpose(
     ya, wa, ba, bound, unbatched = _weighted(
         "conv_transpose", input, weight, bias, layer, keywords, _TRANSPOSE_DEFAULTS
     )
+    _check_fits(method, bound)
     if method == "direct":
         eq = bound.direct().conv
         out = kernels.conv_gemm(kernels.zeros_between(ya, bound), direct_kernel(wa, bound.layer.groups), eq)

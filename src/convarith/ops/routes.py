@@ -22,6 +22,12 @@ Routes
     ``t·d ≡ r (mod s)``, so each phase is a stride-1 transposed convolution with that sub-kernel:
     one BLAS product for every tap, contiguous adds per phase, each phase written into its
     interleaved output cells once — no strided scatter-adds.
+:func:`conv_winograd`
+    Winograd's F(2, 3) for kernel 3, stride 1 and dilation 1 on every axis (a transposed layer
+    through its direct equivalent): each tile of ``2^d`` output cells from ``4^d`` transformed
+    input cells, the convolution becoming one BLAS product per transformed tap contracting the
+    channels — ``(4/6)^d`` of im2col's multiply-adds and no im2col copy. The transforms add,
+    subtract and halve, as long contiguous passes over flat arrays.
 :func:`conv_depthwise`
     A tap loop for groups with one input channel (depthwise and one-channel layers): the padded
     input seen flat, channels end to end, so each tap is one long multiply-add, no im2col.
@@ -33,8 +39,10 @@ machine; :data:`COSTS`) and picks the cheapest: im2col copies plus GEMM multiply
 ``gemm`` (and a fixed cost per BLAS call: one per sample and group); transforms (``L·log₂L`` per
 channel and sample) plus spectrum products for ``fft``; three passes per tap for ``taps``
 (depthwise only); ``phase`` instead of ``gemm`` for a transposed layer with a stride when every
-phase has a tap. The FFT is never picked for tiny layers (a fixed cost per call) or with a
-stride (it would compute every cell and keep every s-th).
+phase has a tap; for ``winograd`` its products, about five passes per transformed input cell and
+four per product cell, the copies in and out and a BLAS call per transformed tap (it wins where
+channels and cells are many: 64→64 at 56², not 3→16 at 32²). The FFT is never picked for tiny
+layers (a fixed cost per call) or with a stride (it would compute every cell and keep every s-th).
 
 Examples
 --------
@@ -44,6 +52,8 @@ Examples
 >>> choose(bound)
 'fft'
 >>> choose(Layer("conv2d", 64, 64, kernel_size=3, padding=1).bind((8, 64, 56, 56)))
+'winograd'
+>>> choose(Layer("conv2d", 3, 16, kernel_size=3, padding=1).bind((1, 3, 32, 32)))
 'gemm'
 >>> choose(Layer("conv_transpose2d", 64, 32, kernel_size=4, stride=2, padding=1).bind((4, 64, 32, 32)))
 'phase'
@@ -81,10 +91,13 @@ __all__ = [
     "conv_fft",
     "conv_transpose_fft",
     "conv_transpose_phase",
+    "conv_winograd",
     "costs",
     "fft_workers",
     "recent_spectra",
     "runner",
+    "winograd_fits",
+    "winograd_weights",
 ]
 
 Batch = Callable[[Array], Array]
@@ -494,6 +507,157 @@ def conv_transpose_phase(input: Array, weight: Array, bound: BoundLayer) -> Arra
     return out
 
 
+# -- Winograd F(2, 3) ----------------------------------------------------------------------------------
+
+
+WINOGRAD_KERNEL = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+"""G of F(2, 3): a 3-tap kernel ``g`` → its 4 transformed taps ``G·g``."""
+
+
+def winograd_fits(bound: BoundLayer) -> bool:
+    """Whether F(2, 3) computes ``bound``: kernel 3, stride 1 and dilation 1 on every axis (as indexed:
+    :func:`kernels.steps`); a transposed layer through its direct equivalent, which then has the same."""
+    stride, dilation = kernels.steps(bound)
+    return all(k == 3 for k in bound.layer.kernel_size) and all(
+        s == d == 1 for s, d in zip(stride, dilation, strict=True)
+    )
+
+
+def winograd_weights(weight: Array, groups: int, transposed: bool) -> Array:
+    """The transformed kernel ``U = G·g·Gᵀ`` (every axis), laid out ``(4^d, G, O/G, C/G)`` for the batched products.
+
+    Computed in float64, returned in the weight's dtype. A transposed layer's kernel is first made
+    its direct equivalent's: rotated 180°, input and output channels swapped within each group.
+    """
+    w = weight.astype(np.float64)
+    nd = w.ndim - 2
+    if transposed:
+        c_in, c_out_g, *kernel = w.shape
+        w = np.flip(w, tuple(range(2, w.ndim))).reshape(groups, c_in // groups, c_out_g, *kernel)
+        w = w.swapaxes(1, 2).reshape(groups * c_out_g, c_in // groups, *kernel)
+    c_out, c_g = w.shape[:2]
+    taps = np.ascontiguousarray(np.moveaxis(w.reshape(c_out * c_g, *w.shape[2:]), 0, -1))  # (3, …, 3, O·C)
+    for _ in range(nd):  # the last untransformed axis (always at nd − 1) → its 4 transformed taps, first
+        g0, g1, g2 = (taps[(slice(None),) * (nd - 1) + (t,)] for t in range(3))
+        ends = g0 + g2
+        taps = np.stack([g0, 0.5 * (ends + g1), 0.5 * (ends - g1), g2])  # G·g; ends (4, …, 4, O·C), axis 1 first
+    laid = taps.reshape(4**nd, groups, c_out // groups, c_g)
+    return np.ascontiguousarray(laid, dtype=weight.dtype)
+
+
+def _input_transform(x: Array, y: Array, shift: int) -> None:
+    """``Bᵀ·d`` along one axis of flat arrays: ``x`` (2, W) holds the even and odd cells of every
+    tile's 4 (d0 d2 | d1 d3, the next tile ``shift`` cells on); ``y`` (4, W) gets
+    ``d0 − d2, d1 + d2, d2 − d1, d1 − d3``. The last ``shift`` cells (a tile past the end) are set to zero."""
+    m = x.shape[1] - shift
+    even, odd, even_next, odd_next = x[0, :m], x[1, :m], x[0, shift:], x[1, shift:]
+    np.subtract(even, even_next, out=y[0, :m])
+    np.add(odd, even_next, out=y[1, :m])
+    np.subtract(even_next, odd, out=y[2, :m])
+    np.subtract(odd, odd_next, out=y[3, :m])
+    y[:, m:] = 0
+
+
+def _output_transform(m: Array, y: Array) -> None:
+    """``Aᵀ·m`` along one axis of flat arrays: ``m`` (4, W) → ``y`` (2, W), the tile's two outputs
+    ``m0 + m1 + m2`` and ``m1 − m2 − m3``."""
+    np.add(m[0], m[1], out=y[0])
+    y[0] += m[2]
+    np.subtract(m[1], m[2], out=y[1])
+    y[1] -= m[3]
+
+
+def _winograd_block(laid: Array, u: Array, scratch: kernels.Scratch) -> Array:
+    """The outputs of the tiles of ``laid`` (b, C, 2·L1, …, 2·Ld): ``(2,)*d + (C_out, b, L1, …, Ld)``, phase first.
+
+    Every array is flat with the tiles' axes last, so each step is a few long contiguous
+    passes: the input's even and odd cells are split on every axis, then each axis is
+    transformed in turn (its neighbouring tile is a fixed flat offset further), one batched
+    product per transformed tap and group, and the outputs transformed back axis by axis. The
+    last tile of each axis (``L − 1``) is past the output: its cells are computed and dropped.
+    """
+    b, c = laid.shape[:2]
+    nd = laid.ndim - 2
+    blocks = tuple(size // 2 for size in laid.shape[2:])
+    cells = b * math.prod(blocks)
+    taps, groups, c_out_g, c_g = u.shape
+    phases = scratch.empty("winograd phases", (2,) * nd + (c, b, *blocks))
+    split = laid.reshape(b, c, *itertools.chain.from_iterable((size, 2) for size in blocks))
+    order = (*(3 + 2 * a for a in range(nd)), 1, 0, *(2 + 2 * a for a in range(nd)))
+    np.copyto(phases, split.transpose(order))
+    flat = phases.reshape(-1)
+    for axis in range(nd):
+        transformed = scratch.empty(f"winograd input {axis}", (4 ** (axis + 1) * 2 ** (nd - axis - 1) * c * cells,))
+        shift = math.prod(blocks[axis + 1 :])
+        for x, y in zip(flat.reshape(4**axis, 2, -1), transformed.reshape(4**axis, 4, -1), strict=True):
+            _input_transform(x, y, shift)
+        flat = transformed
+    products = scratch.empty("winograd products", (taps, groups, c_out_g, cells))
+    np.matmul(u, flat.reshape(taps, groups, c_g, cells), out=products)
+    flat = products.reshape(-1)
+    for axis in range(nd):
+        back = scratch.empty(
+            f"winograd output {axis}", (2 ** (axis + 1) * 4 ** (nd - axis - 1) * groups * c_out_g * cells,)
+        )
+        for m, y in zip(flat.reshape(2**axis, 4, -1), back.reshape(2**axis, 2, -1), strict=True):
+            _output_transform(m, y)
+        flat = back
+    return flat.reshape((2,) * nd + (groups * c_out_g, b, *blocks))
+
+
+def conv_winograd(input: Array, u: Array, bound: BoundLayer) -> Array:
+    """A stride-1 convolution with a 3-tap kernel on every axis by Winograd's F(2, 3): 2 outputs of 4 products per axis.
+
+    The output is cut into tiles of ``2^d`` cells; each tile reads ``4^d`` padded input cells,
+    transformed (``Bᵀ·d·B``) so that the convolution becomes ``4^d`` independent products —
+    one BLAS product per transformed tap and group, contracting the channels — whose results
+    are transformed back (``Aᵀ·m·A``). That is ``(4/6)^d`` of im2col's multiply-adds (``4/9`` in
+    2-d) and no im2col copy. ``u`` is :func:`winograd_weights`' ``(4^d, G, O/G, C/G)``;
+    ``bound`` is a direct convolution that :func:`winograd_fits` (a transposed layer's
+    :meth:`~convarith.BoundLayer.direct` equivalent). The transforms only add and subtract
+    (``G`` holds halves): float64 results stay within 1e-12 of the direct sums' rounding.
+    Blocks of samples (and, for one large sample, of tile rows) keep the transformed arrays
+    near :data:`kernels.CHUNK_BYTES`.
+    """
+    layer = bound.layer
+    n, c = input.shape[:2]
+    nd = layer.ndim
+    _, groups, c_out_g, _ = u.shape
+    c_out = groups * c_out_g
+    out_spatial = bound.output_spatial
+    tiles = [-(-o // 2) for o in out_spatial]
+    laid_sizes = tuple(2 * t + 2 for t in tiles)  # the tiles' reach, one tile more: ≥ the padded size
+    item = input.dtype.itemsize
+    out = np.empty((n, c_out, *out_spatial), input.dtype)
+    rest = math.prod(t + 1 for t in tiles[1:])
+    kernels.check_memory(
+        (n * c * math.prod(laid_sizes) + out.size) * item + 2 * kernels.CHUNK_BYTES, layer.op, input.shape
+    )
+    if n == 0 or 0 in out_spatial:
+        return out
+    scratch = kernels.thread_scratch(input.dtype)
+    # zeroed once; every call with these pads and this input size writes the same cells
+    laid = scratch.zeros(f"winograd laid {bound.pads} {layer.padding_mode} {bound.input_spatial}", (n, c, *laid_sizes))
+    if layer.padding_mode == "zeros":
+        kernels.shift_copy(laid, input, [-b for b, _ in bound.pads])
+    else:
+        padded = tuple(ax.padded for ax in bound.axes)
+        laid[(slice(None), slice(None), *(slice(0, p) for p in padded))] = kernels.pad(
+            input, bound.pads, layer.padding_mode
+        )
+    samples, rows = kernels.plan(n, tiles[0], 4**nd * (c + c_out) * rest * item)
+    for n0 in range(0, n, samples):
+        for r0 in range(0, tiles[0], rows):
+            r = min(rows, tiles[0] - r0)
+            result = _winograd_block(laid[n0 : n0 + samples, :, 2 * r0 : 2 * (r0 + r) + 2], u, scratch)
+            for phase in itertools.product((0, 1), repeat=nd):
+                first = slice(2 * r0 + phase[0], min(out_spatial[0], 2 * (r0 + r)), 2)
+                target = out[(slice(n0, n0 + samples), slice(None), first, *(slice(p, None, 2) for p in phase[1:]))]
+                source = result[phase][(slice(None), slice(None), *(slice(0, k) for k in target.shape[2:]))]
+                target[...] = source.swapaxes(0, 1)
+    return out
+
+
 # -- depthwise taps ----------------------------------------------------------------------------------
 
 
@@ -582,6 +746,23 @@ def _fft_cost(channels: int, contraction: int, sizes: tuple[int, ...]) -> float:
     )
 
 
+def _winograd_cost(n: int, c: int, c_out: int, groups: int, bound: BoundLayer) -> float:
+    """:func:`conv_winograd` on ``n`` samples: its products, its transforms' passes (about five per
+    transformed input cell, four per product cell, measured), the copies in and out, a BLAS call per
+    transformed tap, group and sample."""
+    nd = bound.ndim
+    sizes = bound.output_spatial
+    tiles = n * math.prod(-(-o // 2) + 1 for o in sizes)
+    taps = int(4**nd)
+    return (
+        COSTS["mac"] * taps * c_out * (c // groups) * tiles
+        + COSTS["pass"] * taps * tiles * (5 * c + 4 * c_out)
+        + COSTS["copy"] * 3 * n * (c * math.prod(ax.input for ax in bound.axes) + c_out * math.prod(sizes))
+        + COSTS["product"] * taps * groups * n
+        + COSTS["copy"] * 2 * taps * c_out * (c // groups)  # the kernel found by its bytes (or transformed)
+    )
+
+
 def costs(bound: BoundLayer, samples: int | None = None) -> dict[str, float]:
     """Estimated nanoseconds of each route the cost model weighs for ``bound`` (``samples``: its batch, default 1)."""
     layer = bound.layer
@@ -599,6 +780,8 @@ def costs(bound: BoundLayer, samples: int | None = None) -> dict[str, float]:
             result["fft"] = _fft_cost(n * (c_in + c_out), n * c_out * (c_in // g), tuple(ax.full for ax in bound.axes))
         elif all(k >= s for k, s in zip(layer.kernel_size, stride, strict=True)):
             result["phase"] = 0.7 * gemm  # every phase has a tap: the same products, no strided adds
+        if winograd_fits(bound):
+            result["winograd"] = _winograd_cost(n, c_in, c_out, g, bound)
         return result
     c, c_out = bound.in_channels, bound.out_channels
     cells = math.prod(bound.output_spatial)
@@ -610,6 +793,8 @@ def costs(bound: BoundLayer, samples: int | None = None) -> dict[str, float]:
     if all(s == 1 for s in stride):
         padded = tuple(ax.padded for ax in bound.axes)
         result["fft"] = _fft_cost(n * (c + c_out), n * c_out * (c // g), padded)
+    if winograd_fits(bound):
+        result["winograd"] = _winograd_cost(n, c, c_out, g, bound)
     return result
 
 
@@ -622,14 +807,23 @@ def choose(bound: BoundLayer, samples: int | None = None) -> str:
 # -- one layer's runner ----------------------------------------------------------------------------
 
 
+def _winograd_of(weight: Array, groups: int, transposed: bool, recent: bool) -> Array:
+    """:func:`winograd_weights`, shared with the last few runners of this kernel when ``recent`` (finding
+    it by its bytes costs a third of transforming it again)."""
+    if recent:
+        return _recent("winograd", weight, (groups, transposed), lambda w: winograd_weights(w, groups, transposed))
+    return winograd_weights(weight, groups, transposed)
+
+
 def runner(bound: BoundLayer, weight: Array, method: str = "auto", *, recent: bool = False) -> Batch:
     """The batch function ``(N, *input) → (N, *output)`` of ``bound`` by ``method`` (``auto``: :func:`choose`).
 
     The kernel's spectrum (FFT) is computed on the first call and kept: an operator built once
     transforms its kernel once. With ``recent`` (the reference ops) the spectra of the last few
     kernels are shared between runners, found by the kernel's bytes (:func:`recent_spectra`).
-    ``method`` is one of ``gemm``, ``taps``, ``fft`` (direct) or ``gemm``, ``scatter``,
-    ``phase``, ``fft`` (transposed), already checked by the caller.
+    ``method`` is one of ``gemm``, ``taps``, ``fft``, ``winograd`` (direct) or ``gemm``, ``scatter``,
+    ``phase``, ``fft``, ``winograd`` (transposed), already checked by the caller (``winograd``: only
+    where :func:`winograd_fits`).
     """
     layer = bound.layer
     if method == "auto":
@@ -644,6 +838,10 @@ def runner(bound: BoundLayer, weight: Array, method: str = "auto", *, recent: bo
             return lambda ys: conv_transpose_fft(ys, weight, bound, spectra)
         if method == "phase":
             return lambda ys: conv_transpose_phase(ys, weight, bound)
+        if method == "winograd":
+            transformed = _winograd_of(weight, g, True, recent)
+            direct = bound.direct().conv
+            return lambda ys: conv_winograd(ys, transformed, direct)
         if method == "scatter":
             return lambda ys: kernels.conv_transpose_scatter(ys, weight, bound)
         return lambda ys: kernels.conv_transpose_gemm(ys, weight, bound)
@@ -651,6 +849,9 @@ def runner(bound: BoundLayer, weight: Array, method: str = "auto", *, recent: bo
         grouped = weight.reshape(g, shape[0] // g, *shape[1:])
         spectra = recent_spectra(grouped, dilation, True) if recent else Spectra(grouped, dilation, True)
         return lambda xs: conv_fft(xs, weight, bound, spectra)
+    if method == "winograd":
+        transformed = _winograd_of(weight, g, False, recent)
+        return lambda xs: conv_winograd(xs, transformed, bound)
     if method == "taps":
         if bound.in_channels == g:
             return lambda xs: conv_depthwise(xs, weight, bound)
