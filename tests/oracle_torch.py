@@ -57,6 +57,16 @@ def torch_pad(t: torch.Tensor, pads: Pads, mode: str = "zeros", value: float = 0
         # input on one side with a pad on the other (F.pad refuses to narrow below zero cells).
         padded = F.pad(t, [max(p, 0) for p in flat], mode="constant", value=value)
         return F.pad(padded, [min(p, 0) for p in flat]) if min(flat) < 0 else padded
+    if mode == "circular":
+        # F.pad wraps only what the crops keep; a pad wider than that it refuses in 1-d but in 3-d
+        # answers with uninitialised memory ((2, −1) on 2 cells: a 1e-310 in cell 0)
+        sizes = t.shape[-len(pads) :]
+        if any(
+            b > kept or a > kept
+            for size, (b, a) in zip(sizes, pads, strict=True)
+            for kept in [size + min(b, 0) + min(a, 0)]
+        ):
+            raise Unsupported(f"a circular pad wider than the {list(sizes)} cells its crops keep")
     return F.pad(t, flat, mode=_MODE[mode])
 
 

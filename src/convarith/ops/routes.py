@@ -29,27 +29,31 @@ Routes
     channels — ``(4/6)^d`` of im2col's multiply-adds and no im2col copy. The transforms add,
     subtract and halve, as long contiguous passes over flat arrays.
 :func:`conv_depthwise`
-    A tap loop for groups with one input channel (depthwise and one-channel layers): the padded
-    input seen flat, channels end to end, so each tap is one long multiply-add, no im2col.
+    A tap loop for groups with one input channel (depthwise and one-channel layers) over the
+    padded input seen flat, so that each tap reads one contiguous run, no im2col. Compiled by Numba
+    when installed (the ``fast`` extra, :mod:`convarith.ops.compiled`: each channel's plane summed
+    in L1, three taps per pass) once one call or this process's NumPy loops make the compile pay;
+    else one long NumPy multiply-add per tap over all channels end to end.
 
 The cost model
 --------------
 :func:`choose` estimates each route's time from counts (nanoseconds, measured on the benchmark
 machine; :data:`COSTS`) and picks the cheapest: im2col copies plus GEMM multiply-adds for
 ``gemm`` (and a fixed cost per BLAS call: one per sample and group); transforms (``L·log₂L`` per
-channel and sample) plus spectrum products for ``fft``; three passes per tap for ``taps``
-(depthwise only); ``phase`` instead of ``gemm`` for a transposed layer with a stride when every
-phase has a tap; for ``winograd`` its products, about five passes per transformed input cell and
-four per product cell, the copies in and out and a BLAS call per transformed tap (it wins where
-channels and cells are many: 64→64 at 56², not 3→16 at 32²). The FFT is never picked for tiny
-layers (a fixed cost per call) or with a stride (it would compute every cell and keep every s-th).
+channel and sample) plus spectrum products for ``fft``; for ``taps`` (depthwise only) three
+passes per tap, or the compiled kernel's costs when it runs
+(:func:`convarith.ops.compiled.taps_cost`); ``phase`` instead of ``gemm`` for a transposed layer
+with a stride when every phase has a tap; for ``winograd`` its products, about five passes per
+transformed input cell and four per product cell, the copies in and out and a BLAS call per
+transformed tap (it wins where channels and cells are many: 64→64 at 56², not 3→16 at 32²). The
+FFT is never picked for tiny layers (a fixed cost per call) or with a stride (it would compute
+every cell and keep every s-th).
 
 Examples
 --------
 >>> import numpy as np
 >>> from convarith import Layer
->>> bound = Layer("conv2d", 1, 1, kernel_size=9, padding=4).bind((1, 1, 512, 512))
->>> choose(bound)
+>>> choose(Layer("conv2d", 2, 2, kernel_size=9, padding=4).bind((1, 2, 512, 512)))
 'fft'
 >>> choose(Layer("conv2d", 64, 64, kernel_size=3, padding=1).bind((8, 64, 56, 56)))
 'winograd'
@@ -664,11 +668,13 @@ def conv_winograd(input: Array, u: Array, bound: BoundLayer) -> Array:
 def conv_depthwise(input: Array, weight: Array, bound: BoundLayer) -> Array:
     """A direct convolution whose groups have one input channel each (depthwise, one-channel layers).
 
-    The padded input is seen flat, all channels end to end: a tap at offset ``Σ t·d·stride_of_axis``
-    reads one contiguous run, so each tap is one long multiply-add (the weight repeated over each
-    channel's cells, so that one pass covers every channel). Cells between a channel's rows and
-    between channels are computed too and dropped; every s-th cell is kept. Output channel ``o``
-    reads input channel ``o // (C_out/G)``: one such sum per ``m < C_out/G``.
+    Compiled (:func:`convarith.ops.compiled.depthwise`, when Numba is installed and
+    :func:`~convarith.ops.compiled.wanted` says the compile pays), or NumPy passes: the padded input
+    is seen flat, all channels end to end: a tap at offset ``Σ t·d·stride_of_axis`` reads one
+    contiguous run, so each tap is one long multiply-add (the weight repeated over each channel's
+    cells, so that one pass covers every channel). Cells between a channel's rows and between
+    channels are computed too and dropped; every s-th cell is kept. Output channel ``o`` reads
+    input channel ``o // (C_out/G)``: one such sum per ``m < C_out/G``.
     """
     layer = bound.layer
     n, c = input.shape[:2]
@@ -683,6 +689,16 @@ def conv_depthwise(input: Array, weight: Array, bound: BoundLayer) -> Array:
     out = np.empty((n, c_out, *out_spatial), input.dtype)
     if n == 0 or 0 in out_spatial:
         return out
+    from . import compiled
+
+    numpy_ns = compiled.numpy_cost(bound, n)
+    if compiled.wanted(numpy_ns):
+        source, before = input, [b for b, _ in bound.pads]  # zeros: laid into each channel's plane
+        if layer.padding_mode != "zeros":
+            source, before = kernels.pad(input, bound.pads, layer.padding_mode), [0] * len(padded)
+        if compiled.depthwise(source, weight, out, before, padded, stride, dilation, compiled.taps_cost(bound, n)):
+            return out
+    compiled.spent(numpy_ns)
     scratch = kernels.thread_scratch(input.dtype)
     if layer.padding_mode == "zeros":  # the same interior on every call with these pads
         xp = scratch.zeros(f"padded {bound.pads}", (n, c, *padded))
@@ -788,8 +804,9 @@ def costs(bound: BoundLayer, samples: int | None = None) -> dict[str, float]:
     macs = n * c_out * (c // g) * taps * cells
     result = {"gemm": COSTS["mac"] * macs + COSTS["copy"] * n * c * taps * cells + COSTS["product"] * n * g}
     if c == g:
-        padded_cells = math.prod(ax.padded for ax in bound.axes)
-        result["taps"] = 3 * COSTS["pass"] * n * c_out * taps * padded_cells
+        from . import compiled  # NumPy passes, or compiled when Numba is there and the compile pays
+
+        result["taps"] = compiled.taps_cost(bound, n)
     if all(s == 1 for s in stride):
         padded = tuple(ax.padded for ax in bound.axes)
         result["fft"] = _fft_cost(n * (c + c_out), n * c_out * (c // g), padded)
