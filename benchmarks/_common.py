@@ -56,6 +56,13 @@ def answer(runs: Mapping[str, Callable[[], object]], save: Callable[[str], None]
         print(" ".join(map(str, times)), flush=True)
 
 
+# ``--blas``: the machine's OpenBLAS setting forced, or unset (issue 11 reports both)
+BLAS_ENV: dict[str, dict[str, str | None]] = {
+    "native": {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None},
+    "haswell": {"OPENBLAS_CORETYPE": "Haswell"},
+}
+
+
 class Worker:
     """``script --worker LIBRARY --threads N`` in a subprocess pinned to ``threads``; ``environment``
     sets variables (``None``: removes them)."""

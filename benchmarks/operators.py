@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Others, Worker, answer, median, wait_quiet
+from _common import BLAS_ENV, Others, Worker, answer, median, wait_quiet
 
 # case → (peer library, goal at 1 thread, goal at 2 threads, what it is)
 CASES: dict[str, tuple[str, float, float, str]] = {
@@ -168,13 +168,6 @@ def worker(library: str, threads: int) -> None:
         np.savez(path, **{k.replace(":", "__"): v for k, v in results.items()})
 
     answer(runs, save)
-
-
-# the machine's OpenBLAS setting, unset or forced (issue 11 reports both)
-BLAS_ENV: dict[str, dict[str, str | None]] = {
-    "native": {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None},
-    "haswell": {"OPENBLAS_CORETYPE": "Haswell"},
-}
 
 
 def _check(scratch: Path, workers: dict[str, Worker], cases: list[str]) -> None:
