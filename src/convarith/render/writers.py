@@ -6,7 +6,9 @@ new or empty folder, for one PNG (or SVG) per frame, ``frame_000.png`` … (zero
 
 A GIF is streamed: the first frame whole, every later one as the rectangle in which it differs
 from the one before (:meth:`~convarith.render.raster.Canvas.changed`), all on one palette, so its
-memory does not grow with the frame count and each frame costs what it changes.
+memory does not grow with the frame count and each frame costs what it changes. A large one is
+LZW-encoded on a second core as well, by a helper process (:mod:`convarith.render._lzw`), in the
+same bytes.
 
 Examples
 --------
@@ -171,23 +173,54 @@ def _palette(scene: Scene, background: Image.Image | None = None) -> Image.Image
     return palette
 
 
+HELPER_PIXELS = 20_000_000
+"""Changed pixels (all frames' rectangles) from which a GIF is LZW-encoded with a helper process
+on a second core as well: its start-up, about 0.1 s of that core, is then a fraction of the
+encoding it takes over (Pillow: 5–6 ns a pixel)."""
+
+
+def _changed_pixels(scene: Scene, samples: int = 32) -> int:
+    """About how many pixels the GIF's frames hold: the frame count times the mean rectangle of
+    ``samples`` frames spread over the animation (:meth:`Canvas.changed`'s rectangles)."""
+    from .raster import _union
+
+    n, width, height = len(scene.frames), scene.width, scene.height
+    if n < 2:
+        return width * height
+    picks = sorted({1 + k * (n - 2) // (samples - 1) for k in range(samples)})
+    area = 0
+    for k in picks:
+        shapes = [*scene.frames[k - 1], *scene.kept_at(k), *scene.frames[k]]
+        box = _union(shapes, width, height)
+        area += 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
+    return width * height + area * (n - 1) // len(picks)
+
+
 def _gif(scene: Scene, fp: IO[bytes], durations: list[int]) -> None:
     from PIL import GifImagePlugin
 
+    from ._lzw import Encoder, available
     from .raster import background_rgb
 
-    background = background_rgb(scene)
-    palette = Palette(_palette(scene, background.copy()))
-    canvas = Canvas(scene, background, palette)  # draws on the palette at 1×
-    for n in range(len(scene.frames)):
-        canvas.advance()
-        box, part = canvas.changed()
-        image = part if part.mode == "P" else palette.quantize(part)
-        if n == 0:
-            header, _ = GifImagePlugin.getheader(image, info={"loop": 0, "duration": durations[0]})
-            for block in header:
-                fp.write(block)
-        fp.write(_gif_image(image, box[:2], durations[n]))
+    bound = len(scene.frames) * scene.width * scene.height  # no frame is larger than the page
+    helper = bound >= HELPER_PIXELS and available() and _changed_pixels(scene) >= HELPER_PIXELS
+    # started first, its start-up overlaps the palette's median cut
+    with Encoder[tuple[tuple[int, int], tuple[int, int], int]](helper) as encoder:
+        background = background_rgb(scene)
+        palette = Palette(_palette(scene, background.copy()))
+        canvas = Canvas(scene, background, palette)  # draws on the palette at 1×
+        for n in range(len(scene.frames)):
+            canvas.advance()
+            box, part = canvas.changed()
+            image = part if part.mode == "P" else palette.quantize(part)
+            if n == 0:
+                header, _ = GifImagePlugin.getheader(image, info={"loop": 0, "duration": durations[0]})
+                for block in header:
+                    fp.write(block)
+            for (offset, size, duration), lzw in encoder.put(image, (box[:2], image.size, durations[n])):
+                fp.write(_gif_frame(lzw, offset, size, duration))
+        for (offset, size, duration), lzw in encoder.finish():
+            fp.write(_gif_frame(lzw, offset, size, duration))
     fp.write(b";")
 
 
@@ -198,12 +231,19 @@ def _gif_image(image: Image.Image, offset: tuple[int, int], duration: int) -> by
     The bytes ``PIL.GifImagePlugin.getdata`` writes, without its per-call set-up (a class, a
     collector, the image's encoder info), which cost as much as encoding a small rectangle.
     """
-    (x, y), (w, h) = offset, image.size
+    from ._lzw import encode
+
+    return _gif_frame(encode(image), offset, image.size, duration)
+
+
+def _gif_frame(lzw: bytes, offset: tuple[int, int], size: tuple[int, int], duration: int) -> bytes:
+    """:func:`_gif_image` of a frame already LZW-encoded (``lzw``: Pillow's encoder, sub-blocked)."""
+    (x, y), (w, h) = offset, size
     return b"".join(
         (
             struct.pack("<3sBHBB", b"!\xf9\x04", 1 << 2, duration // 10, 0, 0),
             struct.pack("<sHHHHBB", b",", x, y, w, h, 0, 8),  # 8: the LZW code size of a 256-colour palette
-            image.tobytes("gif", "P"),  # Pillow's LZW encoder, sub-blocked
+            lzw,
             b"\0",
         )
     )
