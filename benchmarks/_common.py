@@ -3,6 +3,7 @@ answering timing requests, and how busy the machine was meanwhile."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -61,6 +62,30 @@ BLAS_ENV: dict[str, dict[str, str | None]] = {
     "native": {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None},
     "haswell": {"OPENBLAS_CORETYPE": "Haswell"},
 }
+
+
+def add_blas_option(parser: argparse.ArgumentParser) -> None:
+    """``--blas as-set|haswell|native``: the workers' OpenBLAS kernels (:data:`BLAS_ENV`)."""
+    parser.add_argument("--blas", choices=["as-set", *BLAS_ENV], default="as-set", help="OpenBLAS kernels (see above)")
+
+
+def coretype(blas: str) -> str:
+    """The ``OPENBLAS_CORETYPE`` the workers run with for ``--blas blas`` ("unset" when none)."""
+    forced = BLAS_ENV.get(blas, {})
+    value = forced["OPENBLAS_CORETYPE"] if "OPENBLAS_CORETYPE" in forced else os.environ.get("OPENBLAS_CORETYPE")
+    return value or "unset"
+
+
+def print_busy(medians: Mapping[str, float], busy: float | None) -> None:
+    """The line under a thread count's results: how busy other processes and the hypervisor were."""
+    if "others" not in medians:
+        return
+    noisy = max(medians["others"], busy or 0.0) > 0.2 or medians["steal"] > 0.2
+    note = "  NOT QUIET: timings unreliable" if noisy else ""
+    print(
+        f"{'':>7}  (other processes: {busy or 0.0:.2f} cores before, {medians['others']:.2f} during; "
+        f"hypervisor steal {medians['steal']:.2f}{note})"
+    )
 
 
 class Worker:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BLAS_ENV, Others, Worker, answer, median, wait_quiet
+from _common import BLAS_ENV, Others, Worker, add_blas_option, answer, coretype, median, print_busy, wait_quiet
 
 # case → (peer library, goal at 1 thread, goal at 2 threads, what it is)
 CASES: dict[str, tuple[str, float, float, str]] = {
@@ -220,19 +220,17 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of pause between blocks")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
-    parser.add_argument(
-        "--blas", choices=["as-set", "haswell", "native"], default="as-set", help="OpenBLAS kernels (see above)"
-    )
+    add_blas_option(parser)
     parser.add_argument("--quiet-wait", type=float, default=300.0, help="seconds to wait for an idle machine")
     parser.add_argument("--worker", choices=["ours", "pylops", "torch", "scipy"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
         worker(args.worker, args.threads[0])
         return
-    coretype = {"native": "unset", "haswell": "Haswell"}.get(args.blas, os.environ.get("OPENBLAS_CORETYPE", "unset"))
+    blas = coretype(args.blas)
     print(
         f"median of {args.blocks}×{args.calls} calls (lsqr: {args.blocks}×1) in alternating blocks, each library "
-        f"in its own pinned process; OPENBLAS_CORETYPE={coretype}"
+        f"in its own pinned process; OPENBLAS_CORETYPE={blas}"
     )
     print(f"{'threads':>7}  {'case':<17} {'ours':>10} {'peer':>10} {'peer route':<14} {'ratio':>6}  goal")
     with tempfile.TemporaryDirectory() as scratch:
@@ -250,13 +248,7 @@ def main() -> None:
                 label = f"{peer}:{route.split(':')[1]}" if ":" in route else peer
                 times = f"{ours * 1e3:8.2f}ms {theirs * 1e3:8.2f}ms"
                 print(f"{threads:>7}  {case:<17} {times} {label:<14} {ratio:6.2f}  {verdict}")
-            if "others" in medians:
-                noisy = max(medians["others"], busy or 0.0) > 0.2 or medians["steal"] > 0.2
-                note = "  NOT QUIET: timings unreliable" if noisy else ""
-                print(
-                    f"{'':>7}  (other processes: {busy or 0.0:.2f} cores before, {medians['others']:.2f} during; "
-                    f"hypervisor steal {medians['steal']:.2f}{note})"
-                )
+            print_busy(medians, busy)
 
 
 if __name__ == "__main__":

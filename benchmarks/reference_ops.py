@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BLAS_ENV, Others, Worker, answer, median, wait_quiet
+from _common import BLAS_ENV, Others, Worker, add_blas_option, answer, coretype, median, print_busy, wait_quiet
 
 GOALS = {"haswell": 1.5, "native": 1.3}  # by OpenBLAS setting
 CASE = "batch 8, 64→64 channels, 56×56, 3×3, padding 1, float32"
@@ -108,9 +108,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.5, help="seconds of pause between blocks")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quiet-wait", type=float, default=300.0, help="seconds to wait for an idle machine")
-    parser.add_argument(
-        "--blas", choices=["as-set", "haswell", "native"], default="as-set", help="OpenBLAS kernels (see above)"
-    )
+    add_blas_option(parser)
     parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -118,11 +116,11 @@ def main() -> None:
         return
     import tempfile
 
-    coretype = {"native": "unset", "haswell": "Haswell"}.get(args.blas, os.environ.get("OPENBLAS_CORETYPE", "unset"))
-    goal = GOALS["haswell" if coretype == "Haswell" else "native"]
+    blas = coretype(args.blas)
+    goal = GOALS["haswell" if blas == "Haswell" else "native"]
     print(
         f"{CASE}; median of {args.blocks}×{args.calls} calls in alternating blocks, "
-        f"each library in its own pinned process; OPENBLAS_CORETYPE={coretype}"
+        f"each library in its own pinned process; OPENBLAS_CORETYPE={blas}"
     )
     print(f"{'threads':>7}  {'op':<15} {'ours':>9} {'torch':>9} {'ours/torch':>10}  goal ≤ {goal}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -134,13 +132,7 @@ def main() -> None:
                 ratio = ours / theirs
                 verdict = "met" if ratio <= goal else "MISSED"
                 print(f"{threads:>7}  {op:<15} {ours * 1e3:7.2f}ms {theirs * 1e3:7.2f}ms {ratio:10.2f}  {verdict}")
-            if "others" in medians:
-                noisy = max(medians["others"], busy or 0.0) > 0.2 or medians["steal"] > 0.2
-                note = "  NOT QUIET: timings unreliable" if noisy else ""
-                print(
-                    f"{'':>7}  (other processes: {busy or 0.0:.2f} cores before, {medians['others']:.2f} during; "
-                    f"hypervisor steal {medians['steal']:.2f}{note})"
-                )
+            print_busy(medians, busy)
 
 
 if __name__ == "__main__":
