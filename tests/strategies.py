@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import assume
+from hypothesis import assume, reject
 from hypothesis import strategies as st
 
-from convarith import BoundLayer, Layer, check
+from convarith import BoundLayer, ConvArithError, Layer, check
 from convarith.cases import DIRECT_POLICIES, POOLS, WEIGHTED, bound_layers, input_shapes, layers
 from convarith.layer import KINDS, PADDING_MODES
 
@@ -28,7 +28,9 @@ __all__ = [
     "DIRECT_POLICIES",
     "POOLS",
     "WEIGHTED",
+    "bind_or_reject",
     "bound_layers",
+    "depthwise_layers",
     "examples",
     "input_shapes",
     "layers",
@@ -48,6 +50,34 @@ def torch_valid(bound: BoundLayer) -> BoundLayer:
     """``assume`` that PyTorch accepts the bound layer (its rules say so); returns it."""
     assume(not torch_errors(bound.layer, bound.input_shape))
     return bound
+
+
+def bind_or_reject(layer: Layer, shape: Sequence[int]) -> BoundLayer:
+    """``layer.bind(shape)``, or a rejected draw when the input cannot take the layer (an empty output,
+    a crop of more than there is); any other error fails the test."""
+    try:
+        return layer.bind(shape)
+    except ConvArithError:
+        reject()
+
+
+@st.composite
+def depthwise_layers(
+    draw: st.DrawFn,
+    *,
+    max_groups: int,
+    max_size: tuple[int, int],
+    batches: tuple[int, int] = (2, 2),
+) -> BoundLayer:
+    """One input channel per group (depthwise) with a channel multiplier 1–3, any layer-first geometry
+    (strides, dilations, crops, padding modes), 1–3 axes of up to ``max_size`` cells (1–2 d, 3-d),
+    a batch from the ``batches`` range."""
+    ndim = draw(st.integers(1, 3))
+    groups, multiplier = draw(st.integers(1, max_groups)), draw(st.integers(1, 3))
+    layer = draw(layers(kinds=("conv",), ndims=(ndim,), channels=False))
+    layer = layer.replace(in_channels=groups, out_channels=groups * multiplier, groups=groups)
+    shape = draw(st.tuples(*[st.integers(1, max_size[ndim == 3])] * ndim))
+    return bind_or_reject(layer, (draw(st.integers(*batches)), groups, *shape))
 
 
 @st.composite

@@ -25,14 +25,14 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, reject, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from convarith import BoundLayer, ConvArithError, Layer
+from convarith import BoundLayer, Layer
 from convarith.ops import compiled, routes
 from convarith.ops.reference import conv
 from oracle_torch import Unsupported, run_torch
-from strategies import layers
+from strategies import depthwise_layers as any_depthwise_layers
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 BENCH = Layer("conv2d", 256, 256, kernel_size=3, padding=1, groups=256).bind((4, 256, 14, 14))
@@ -40,18 +40,9 @@ BENCH = Layer("conv2d", 256, 256, kernel_size=3, padding=1, groups=256).bind((4,
 needs_numba = pytest.mark.skipif(not compiled.available(), reason="the 'fast' extra (numba) is not installed")
 
 
-@st.composite
-def depthwise_layers(draw: st.DrawFn) -> BoundLayer:
-    """One input channel per group, 1–4 groups, multipliers 1–3, any layer-first geometry, batch 1–2."""
-    ndim = draw(st.integers(1, 3))
-    groups, multiplier = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-    layer = draw(layers(kinds=("conv",), ndims=(ndim,), channels=False))
-    layer = layer.replace(in_channels=groups, out_channels=groups * multiplier, groups=groups)
-    shape = draw(st.tuples(*[st.integers(1, 12 if ndim < 3 else 6)] * ndim))
-    try:
-        return layer.bind((draw(st.integers(1, 2)), groups, *shape))
-    except ConvArithError:  # a layer the input cannot take: draw another (any other error fails)
-        reject()
+def depthwise_layers() -> st.SearchStrategy[BoundLayer]:
+    """1–4 groups, up to 12 cells an axis (6 in 3-d), batch 1–2."""
+    return any_depthwise_layers(max_groups=4, max_size=(12, 6), batches=(1, 2))
 
 
 def arrays(bound: BoundLayer, seed: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, event, given, reject, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from convarith import BoundLayer, ConvArithError, Layer
@@ -23,7 +23,7 @@ from convarith.ops import routes
 from convarith.ops.operator import OPERATOR_METHODS, conv_operator, dot_test
 from convarith.ops.reference import CONV_ROUTES, CONV_TRANSPOSE_ROUTES, conv, conv_transpose
 from oracle_torch import Unsupported, run_torch
-from strategies import layers, torch_bound_layers
+from strategies import bind_or_reject, depthwise_layers, torch_bound_layers
 
 torch.set_num_threads(1)
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
@@ -114,10 +114,7 @@ def large_kernels(draw: st.DrawFn) -> BoundLayer:
     layer = Layer(
         op, c_in, c_out, kernel, stride=stride, dilation=dilation, groups=groups, padding=pads, padding_mode=mode
     )
-    try:
-        return layer.bind((2, c_in, *spatial))
-    except ConvArithError:  # an empty output (a transposed crop of all it has): draw another (any other error fails)
-        reject()
+    return bind_or_reject(layer, (2, c_in, *spatial))  # may be empty: a transposed crop of all it has
 
 
 @settings(max_examples=60)
@@ -127,18 +124,9 @@ def test_fft_on_large_kernels_equals_pytorch(bound: BoundLayer, seed: int) -> No
     assert_close(run(bound, x, w, "fft"), torch_of(bound, x, w))
 
 
-@st.composite
-def depthwise(draw: st.DrawFn) -> BoundLayer:
-    """Groups of one input channel: depthwise with a channel multiplier, strides, dilations, crops, modes."""
-    ndim = draw(st.integers(1, 3))
-    groups, multiplier = draw(st.integers(1, 5)), draw(st.integers(1, 3))
-    layer = draw(layers(kinds=("conv",), ndims=(ndim,), channels=False))
-    layer = layer.replace(in_channels=groups, out_channels=groups * multiplier, groups=groups)
-    shape = draw(st.tuples(*[st.integers(1, 9 if ndim < 3 else 5)] * ndim))
-    try:
-        return layer.bind((2, groups, *shape))
-    except ConvArithError:  # a layer the input cannot take: draw another (any other error fails)
-        reject()
+def depthwise() -> st.SearchStrategy[BoundLayer]:
+    """Groups of one input channel: 1–5 groups, up to 9 cells an axis (5 in 3-d), batch 2."""
+    return depthwise_layers(max_groups=5, max_size=(9, 5))
 
 
 @settings(max_examples=80)
@@ -169,10 +157,7 @@ def strided_transposed(draw: st.DrawFn) -> BoundLayer:
         output_padding=output_padding,
         groups=groups,
     )
-    try:
-        return layer.bind((2, c_in, *per(1, 7)))
-    except ConvArithError:  # a layer the input cannot take: draw another (any other error fails)
-        reject()
+    return bind_or_reject(layer, (2, c_in, *per(1, 7)))
 
 
 @settings(max_examples=100)
@@ -202,10 +187,7 @@ def winograd_layers(draw: st.DrawFn) -> BoundLayer:
     )
     op = f"conv_transpose{ndim}d" if transposed else f"conv{ndim}d"
     layer = Layer(op, c_in, c_out, 3, padding=pads, groups=groups, padding_mode=mode)
-    try:
-        bound = layer.bind((2, c_in, *spatial))
-    except ConvArithError:  # a layer the input cannot take: draw another (any other error fails)
-        reject()
+    bound = bind_or_reject(layer, (2, c_in, *spatial))
     assert routes.winograd_fits(bound)
     return bound
 
