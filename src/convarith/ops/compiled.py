@@ -63,7 +63,7 @@ from ..geometry.bound import BoundLayer
 from . import kernels
 from .kernels import Array
 from .routes import COSTS as ROUTE_COSTS
-from .routes import fft_workers
+from .routes import fft_workers, per_bound
 
 __all__ = [
     "CHUNK",
@@ -163,23 +163,12 @@ def numpy_cost(bound: BoundLayer, samples: int) -> float:
 def taps_cost(bound: BoundLayer, samples: int) -> float:
     """The estimate of the route :func:`convarith.ops.routes.conv_depthwise` takes for ``samples`` of
     ``bound``: :func:`cost` when :func:`wanted`, else :func:`numpy_cost`. The cost model runs on
-    every call of a reference op: :func:`cost` is kept for the last 64 bound layers (by identity,
-    the layer kept with it so that its id stays its own; hashing one would cost more)."""
+    every call of a reference op: :func:`cost` is kept per bound layer
+    (:func:`convarith.ops.routes.per_bound`)."""
     numpy_ns = numpy_cost(bound, samples)
     if not wanted(numpy_ns):
         return numpy_ns
-    key = (id(bound), samples)
-    kept = _KEPT.get(key)
-    if kept is None:
-        kept = (bound, cost(bound, samples))
-        with _LOCK:
-            _KEPT[key] = kept
-            while len(_KEPT) > 64:
-                _KEPT.pop(next(iter(_KEPT)))
-    return kept[1]
-
-
-_KEPT: dict[tuple[int, int], tuple[BoundLayer, float]] = {}
+    return per_bound("compiled cost", bound, lambda: cost(bound, samples), samples)
 
 
 # -- when to compile ---------------------------------------------------------------------------------

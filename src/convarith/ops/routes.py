@@ -98,6 +98,7 @@ __all__ = [
     "conv_winograd",
     "costs",
     "fft_workers",
+    "per_bound",
     "recent_spectra",
     "runner",
     "winograd_fits",
@@ -281,22 +282,30 @@ def conv_fft(input: Array, weight: Array, bound: BoundLayer, spectra: Spectra | 
     return out
 
 
-_UNREACHED: OrderedDict[int, tuple[BoundLayer, tuple[Array, ...] | None]] = OrderedDict()
+_PER_BOUND: dict[str, OrderedDict[tuple[object, ...], tuple[BoundLayer, object]]] = {}
+
+
+def per_bound(tag: str, bound: BoundLayer, compute: Callable[[], T], *extra: object) -> T:
+    """``compute()`` for ``bound`` (and ``extra``), kept for the last 64 of each ``tag``, found by the
+    layer's identity (hashing one costs more than the work it saves); the layer is kept with its
+    value, so that its id stays its own."""
+    kept_here = _PER_BOUND.setdefault(tag, OrderedDict())
+    key = (id(bound), *extra)
+    with _LOCK:
+        kept = kept_here.get(key)
+    if kept is not None:
+        return cast(T, kept[1])
+    value = compute()
+    with _LOCK:
+        kept_here[key] = (bound, value)
+        while len(kept_here) > 64:
+            kept_here.popitem(last=False)
+    return value
 
 
 def _unreached(bound: BoundLayer) -> tuple[Array, ...] | None:
-    """:func:`_find_unreached`, kept for the last 64 bound layers (by identity: hashing one costs more than an FFT)."""
-    key = id(bound)
-    with _LOCK:
-        kept = _UNREACHED.get(key)
-    if kept is not None:
-        return kept[1]
-    masks = _find_unreached(bound)
-    with _LOCK:
-        _UNREACHED[key] = (bound, masks)  # the layer is kept: its id stays its own
-        while len(_UNREACHED) > 64:
-            _UNREACHED.popitem(last=False)
-    return masks
+    """:func:`_find_unreached`, kept per bound layer (:func:`per_bound`)."""
+    return per_bound("unreached", bound, lambda: _find_unreached(bound))
 
 
 def _find_unreached(bound: BoundLayer) -> tuple[Array, ...] | None:
