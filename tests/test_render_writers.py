@@ -20,12 +20,13 @@ from PIL import Image
 from convarith import ConvArithError, Layer
 from convarith.ops.matrix import conv_matrix
 from convarith.render import animate, build_animation, compose, draw_matrix, draw_overlap, gallery, write
+from convarith.render._lzw import encode
 from convarith.render.gallery_items import GALLERY, TOUR_PICTURES, tour_pictures
 from convarith.render.maps import matrix_scene, matrix_taps, overlap_counts, overlap_scene
 from convarith.render.raster import Canvas, Palette, draw_shapes, font, frames_rgb, text_size
 from convarith.render.scene import Line, Polygon, Text, format_value
 from convarith.render.style import CELL, FOOTPRINT
-from convarith.render.writers import _gif_image, _palette
+from convarith.render.writers import _gif_frame, _palette
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAYER = Layer("conv2d", kernel_size=3, stride=2, padding=1)
@@ -88,7 +89,7 @@ def test_gif_frames_are_the_bytes_pillow_writes(size: tuple[int, int]) -> None:
     image.putpalette(list(rng.integers(0, 256, 3 * 243)))
     for offset, duration in (((0, 0), 500), ((248, 44), 10), ((3, 1000), 100_000 + 1000)):
         want = b"".join(GifImagePlugin.getdata(image, offset=offset, duration=duration, disposal=1))
-        assert _gif_image(image, offset, duration) == want
+        assert _gif_frame(encode(image), offset, image.size, duration) == want
 
 
 def test_palette_drawing_is_imagedraws() -> None:

@@ -224,20 +224,14 @@ def _gif(scene: Scene, fp: IO[bytes], durations: list[int]) -> None:
     fp.write(b";")
 
 
-def _gif_image(image: Image.Image, offset: tuple[int, int], duration: int) -> bytes:
-    """One GIF frame of a ``P`` image: its graphic control (``duration`` ms, drawn over the frame
-    before: disposal 1), its descriptor at ``offset`` (no local palette), its LZW data in sub-blocks.
+def _gif_frame(lzw: bytes, offset: tuple[int, int], size: tuple[int, int], duration: int) -> bytes:
+    """One GIF frame of a ``P`` image of ``size`` whose LZW data (Pillow's encoder, sub-blocked) is
+    ``lzw``: its graphic control (``duration`` ms, drawn over the frame before: disposal 1), its
+    descriptor at ``offset`` (no local palette), its data.
 
     The bytes ``PIL.GifImagePlugin.getdata`` writes, without its per-call set-up (a class, a
     collector, the image's encoder info), which cost as much as encoding a small rectangle.
     """
-    from ._lzw import encode
-
-    return _gif_frame(encode(image), offset, image.size, duration)
-
-
-def _gif_frame(lzw: bytes, offset: tuple[int, int], size: tuple[int, int], duration: int) -> bytes:
-    """:func:`_gif_image` of a frame already LZW-encoded (``lzw``: Pillow's encoder, sub-blocked)."""
     (x, y), (w, h) = offset, size
     return b"".join(
         (
