@@ -107,7 +107,13 @@ def draw_shapes(
     target: Image.Image = draw._image
     image = target.im if palette is not None else None
     for shape in shapes:
-        if isinstance(shape, Polygon):
+        # a long animation draws tens of thousands of shapes: no isinstance chains
+        if type(shape) is Text:
+            if palette is not None:
+                palette._paste_text(target, image, shape, scale, ox, oy)
+            else:
+                _text(draw, shape, scale, ox, oy)
+        elif type(shape) is Polygon:
             points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
             if shape.fill is not None:
                 if palette is None:
@@ -115,14 +121,12 @@ def draw_shapes(
                 else:
                     core.draw_polygon(points, core.draw_ink(ink(shape.fill)), 1)
             if shape.outline is not None:
-                _stroke(draw, [*points, points[0]], ink(shape.outline), shape.width, shape.dash, scale)
-        elif isinstance(shape, Line):
+                points.append(points[0])
+                _stroke(draw, points, ink(shape.outline), shape.width, shape.dash, scale)
+        else:
+            assert isinstance(shape, Line)
             points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
             _stroke(draw, points, ink(shape.colour), shape.width, shape.dash, scale)
-        elif palette is not None:
-            palette._paste_text(target, image, shape, scale, ox, oy)
-        else:
-            _text(draw, shape, scale, ox, oy)
 
 
 def _stroke(
@@ -182,12 +186,15 @@ class Palette:
 
     def index(self, colour: str) -> int:
         """The palette index of ``#RRGGBB``: its own entry, else the one quantizing a pixel of it gives."""
-        colour = colour.upper()
         found = self._index.get(colour)
         if found is None:
             from PIL import Image
 
-            found = self._index[colour] = int(self.quantize(Image.new("RGB", (1, 1), colour)).getpixel((0, 0)))  # type: ignore[arg-type]
+            upper = colour.upper()
+            found = self._index.get(upper)
+            if found is None:
+                found = int(self.quantize(Image.new("RGB", (1, 1), upper)).getpixel((0, 0)))  # type: ignore[arg-type]
+            self._index[colour] = self._index[upper] = found
         return found
 
     def text(self, draw: ImageDraw.ImageDraw, shape: Text, scale: float, ox: float, oy: float) -> None:
@@ -198,7 +205,7 @@ class Palette:
 
     def _paste_text(self, target: Image.Image, core: object, shape: Text, scale: float, ox: float, oy: float) -> None:
         # ``core`` is ``target.im``, Pillow's core image: a paste per number, without the per-call checks
-        size = text_size(shape, scale)
+        size = max(math.floor(shape.size * scale), 1)  # text_size, inline: tens of thousands of calls
         ax, ay = round(shape.x * scale + ox), round(shape.y * scale + oy)
         width, height = core.size  # type: ignore[attr-defined]
         fill = core.getpixel((ax, ay)) if 0 <= ax < width and 0 <= ay < height else self.white  # type: ignore[attr-defined]
@@ -271,8 +278,7 @@ def _bounds(shapes: Iterable[Shape]) -> tuple[float, float, float, float]:
             x1, y1 = x0 + w, y0 + h + (shape.size * 0.3 if vertical == "s" else 0)
         else:
             reach = (shape.width if isinstance(shape, Line) or shape.outline is not None else 0) + 2
-            xs = [p[0] for p in shape.points]
-            ys = [p[1] for p in shape.points]
+            xs, ys = zip(*shape.points, strict=True)
             x0, y0, x1, y1 = min(xs) - reach, min(ys) - reach, max(xs) + reach, max(ys) + reach
         if x0 < left:
             left = x0

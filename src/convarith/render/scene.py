@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -124,8 +125,14 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     >>> round(text_width("−12.5", 10), 2)
     30.67
     """
+    return size * _em_width(text, bold)
+
+
+@functools.lru_cache(maxsize=8192)
+def _em_width(text: str, bold: bool) -> float:
+    # a long animation sets the same few numbers thousands of times
     col = 1 if bold else 0
-    return size * sum(_ADVANCE.get(ch, _WIDEST)[col] for ch in text)
+    return sum(_ADVANCE.get(ch, _WIDEST)[col] for ch in text)
 
 
 def fit_size(text: str, size: float, width: float, bold: bool = False) -> float:
@@ -302,20 +309,30 @@ def _flat(lower: _Panels, upper: _Panels, gap: float = 2.5) -> Projector:
 # -- clipping ---------------------------------------------------------------------------------------
 
 
-def _inside_interval(a: Point, b: Point, quad: Sequence[Point]) -> tuple[float, float] | None:
+Edge = tuple[float, float, float, float]
+"""A convex polygon's edge: its start point and its direction, oriented so that inside is on its left."""
+
+
+def _edges(polygon: Sequence[Point]) -> tuple[Edge, ...]:
+    n = len(polygon)
+    # orientation of the polygon, so that "inside" is on the same side of every edge
+    area = sum(polygon[k][0] * polygon[(k + 1) % n][1] - polygon[(k + 1) % n][0] * polygon[k][1] for k in range(n))
+    sign = 1.0 if area > 0 else -1.0
+    return tuple(
+        (p[0], p[1], sign * (q[0] - p[0]), sign * (q[1] - p[1]))
+        for p, q in zip(polygon, (*polygon[1:], polygon[0]), strict=True)
+    )
+
+
+def _inside_interval(a: Point, b: Point, edges: Sequence[Edge]) -> tuple[float, float] | None:
     """The parameters ``t`` of segment ``a → b`` inside a convex polygon (Cyrus–Beck), or ``None``."""
     t0, t1 = 0.0, 1.0
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    n = len(quad)
-    # orientation of the polygon, so that "inside" is on the same side of every edge
-    area = sum(quad[k][0] * quad[(k + 1) % n][1] - quad[(k + 1) % n][0] * quad[k][1] for k in range(n))
-    sign = 1.0 if area > 0 else -1.0
-    for k in range(n):
-        p, q = quad[k], quad[(k + 1) % n]
-        ex, ey = q[0] - p[0], q[1] - p[1]
-        # inside when sign · cross(edge, point − p) ≥ 0
-        num = sign * (ex * (a[1] - p[1]) - ey * (a[0] - p[0]))
-        den = sign * (ex * dy - ey * dx)
+    ax, ay = a
+    dx, dy = b[0] - ax, b[1] - ay
+    for px, py, ex, ey in edges:
+        # inside when cross(edge, point − p) ≥ 0
+        num = ex * (ay - py) - ey * (ax - px)
+        den = ex * dy - ey * dx
         if den == 0:
             if num < 0:
                 return None
@@ -337,7 +354,12 @@ def clip_outside(a: Point, b: Point, polygons: Sequence[Sequence[Point]]) -> lis
     >>> clip_outside((0.0, 0.0), (3.0, 0.0), [square])
     [((0.0, 0.0), (1.0, 0.0)), ((2.0, 0.0), (3.0, 0.0))]
     """
-    hidden = sorted(iv for iv in (_inside_interval(a, b, poly) for poly in polygons) if iv is not None)
+    return _outside(a, b, [_edges(polygon) for polygon in polygons])
+
+
+def _outside(a: Point, b: Point, polygons: Sequence[Sequence[Edge]]) -> list[tuple[Point, Point]]:
+    """:func:`clip_outside` with each polygon's :func:`_edges` known (the output panels hide every ray)."""
+    hidden = sorted(iv for iv in (_inside_interval(a, b, edges) for edges in polygons) if iv is not None)
     visible: list[tuple[float, float]] = []
     start = 0.0
     for t0, t1 in hidden:
@@ -629,6 +651,11 @@ class _Painter:
         self.peak = _peak(anim) if anim.view == "scatter" else 1
         self.kinds: dict[tuple[int, tuple[int, ...]], str] = {}
         self.places: dict[tuple[int, ...], tuple[int, int, int]] = {}
+        # what every frame reading a cell draws alike: made once per cell
+        self.highlights: dict[tuple[int, int, tuple[int, ...], CellLook], Polygon] = {}
+        self.tapped: dict[tuple[int, tuple[int, ...], CellLook], tuple[list[Shape], Point, float, float]] = {}
+        self.weights: dict[tuple[int, ...], str] = {}
+        self.hiding = [_edges(panel) for panel in cells.panels[1]]  # the output plane, in front of the rays
         self.index = 0
         self.shown_front = [self.front(0, 0), self.front(1, 0)]
 
@@ -671,8 +698,13 @@ class _Painter:
         return self.number(self.cells.quad(plane, channel, spot), float(array[(channel, *spot)]), colour, bold=bold)
 
     def highlight(self, plane: int, touch_channel: int, spot: tuple[int, ...], look: CellLook) -> Polygon:
-        quad = self.cells.quad(plane, touch_channel, spot)
-        return Polygon(quad, look.fill, look.outline, self.line * 1.5, look.dash)
+        # a lower cell is highlighted once per tap that reads it: its shape is made once
+        key = (plane, touch_channel, spot, look)
+        found = self.highlights.get(key)
+        if found is None:
+            quad = self.cells.quad(plane, touch_channel, spot)
+            found = self.highlights[key] = Polygon(quad, look.fill, look.outline, self.line * 1.5, look.dash)
+        return found
 
     # -- decks -----------------------------------------------------------------------------------
 
@@ -877,33 +909,48 @@ class _Painter:
         colour = mix(OKABE_ITO["blue"], WHITE, 0.35)
         shapes: list[Shape] = []
         for a, b in zip(corners, target, strict=True):
-            for p, q in clip_outside(a, b, self.cells.panels[1]):
+            for p, q in _outside(a, b, self.hiding):
                 shapes.append(Line((p, q), colour, self.line * 1.1))
         return shapes
 
     def _tapped_value(self, channel: int, spot: tuple[int, ...], tap: tuple[int, ...], look: CellLook) -> list[Shape]:
         values = self.anim.values
         assert values is not None
+        key = (channel, spot, look)
+        found = self.tapped.get(key)
+        if found is None:
+            found = self.tapped[key] = self._tapped_cell(channel, spot, look)
+        shapes, (cx, cy), size, room = found
+        if values.weight is None:
+            return shapes
+        weight = self.weights.get(tap)
+        if weight is None:
+            weight = self.weights[tap] = format_value(float(values.weight[tap]), short=True)
+        sub = OKABE_ITO["yellow"] if look.text == WHITE else OKABE_ITO["vermillion"]
+        # small cells: the weight as large as the value, or it is unreadable
+        fitted = fit_size(weight, size * (0.3 if self.cell_px < 28 else 0.24), room * 0.4, bold=True)
+        return [*shapes, Text(cx + room * 0.27, cy + size * 0.24, weight, fitted, sub, "mm", bold=True)]
+
+    def _tapped_cell(
+        self, channel: int, spot: tuple[int, ...], look: CellLook
+    ) -> tuple[list[Shape], Point, float, float]:
+        """A read cell's value as every frame reading it shows it, and the cell's centre, size and width."""
+        values = self.anim.values
+        assert values is not None
         quad = self.cells.quad(0, channel, spot)
         kind = self._kind(0, spot)
         shown = kind == "input" or (kind == "pad" and self.anim.bound.layer.padding_mode != "zeros")
         value = float(values.lower[(channel, *spot)]) if shown else math.nan
+        size, room, centre = _size(quad), _across(quad), _centre(quad)
         if values.weight is None:
-            return self.number(quad, value, look.text)
-        size, room = _size(quad), _across(quad)
-        cx, cy = _centre(quad)
-        shapes: list[Shape] = []
-        for text in [format_value(value)] if shown else []:
-            if text:
-                # upper left: the input value, in at most 62% of the cell's width
-                fitted = fit_size(text, size * 0.34, room * 0.6)
-                shapes.append(Text(cx - room * 0.18, cy - size * 0.1, text, fitted, look.text, "mm"))
-        weight = format_value(float(values.weight[tap]), short=True)
-        sub = OKABE_ITO["yellow"] if look.text == WHITE else OKABE_ITO["vermillion"]
-        # small cells: the weight as large as the value, or it is unreadable
-        fitted = fit_size(weight, size * (0.3 if self.cell_px < 28 else 0.24), room * 0.4, bold=True)
-        shapes.append(Text(cx + room * 0.27, cy + size * 0.24, weight, fitted, sub, "mm", bold=True))
-        return shapes
+            return self.number(quad, value, look.text), centre, size, room
+        text = format_value(value) if shown else ""
+        if not text:
+            return [], centre, size, room
+        # upper left: the input value, in at most 62% of the cell's width
+        fitted = fit_size(text, size * 0.34, room * 0.6)
+        cx, cy = centre
+        return [Text(cx - room * 0.18, cy - size * 0.1, text, fitted, look.text, "mm")], centre, size, room
 
     def _argmax(self, window: Window) -> list[Shape]:
         values = self.anim.values
