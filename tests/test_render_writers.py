@@ -7,6 +7,7 @@ one-line errors; the matrix and overlap pictures agree with C, the findings and 
 from __future__ import annotations
 
 import math
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,7 +27,7 @@ from convarith.render.maps import matrix_scene, matrix_taps, overlap_counts, ove
 from convarith.render.raster import Canvas, Palette, draw_shapes, font, frames_rgb, text_size
 from convarith.render.scene import Line, Polygon, Text, format_value
 from convarith.render.style import CELL, FOOTPRINT
-from convarith.render.writers import _gif_frame, _palette
+from convarith.render.writers import _gif_frame, _palette, _Shown
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAYER = Layer("conv2d", kernel_size=3, stride=2, padding=1)
@@ -79,7 +80,8 @@ def test_streamed_guide_gif_at_1x_decodes_to_the_drawn_frames(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (130, 610), (1285, 40)])
-def test_gif_frames_are_the_bytes_pillow_writes(size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("transparent", [None, 243, 0])
+def test_gif_frames_are_the_bytes_pillow_writes(size: tuple[int, int], transparent: int | None) -> None:
     """The streamed frames skip Pillow's per-call set-up; the bytes are the ones ``getdata`` writes."""
     from PIL import GifImagePlugin
 
@@ -87,9 +89,40 @@ def test_gif_frames_are_the_bytes_pillow_writes(size: tuple[int, int]) -> None:
     pixels = np.where(rng.random(size[::-1]) < 0.8, 7, rng.integers(0, 243, size[::-1])).astype(np.uint8)
     image = Image.fromarray(pixels).convert("P")
     image.putpalette(list(rng.integers(0, 256, 3 * 243)))
+    extra = {} if transparent is None else {"transparency": transparent}
     for offset, duration in (((0, 0), 500), ((248, 44), 10), ((3, 1000), 100_000 + 1000)):
-        want = b"".join(GifImagePlugin.getdata(image, offset=offset, duration=duration, disposal=1))
-        assert _gif_frame(encode(image), offset, image.size, duration) == want
+        want = b"".join(GifImagePlugin.getdata(image, offset=offset, duration=duration, disposal=1, **extra))
+        assert _gif_frame(encode(image), offset, image.size, duration, transparent) == want
+
+
+def test_a_gif_frame_leaves_transparent_the_pixels_it_does_not_change(tmp_path: Path) -> None:
+    """Every frame after the first marks an index no drawn pixel has as transparent, and has it exactly
+    where its rectangle repeats the frame before (that the file decodes to the drawn frames is tested above)."""
+    scene = compose(build_animation(Layer("conv2d", kernel_size=3, padding=1), (6, 6), numeric=True))
+    scene.supersample = 1  # drawn on the palette, as large pages are
+    (path,) = write(scene, tmp_path / "a.gif")
+    palette = Palette(_palette(scene))
+    free = len(palette.image.getpalette() or []) // 3
+    drawn = [np.asarray(frame) for frame in frames_rgb(scene, palette=palette)]
+    assert max(int(frame.max()) for frame in drawn) < free  # the index left free is never drawn
+    # each frame's graphic control block (its terminator and the image descriptor follow it)
+    controls = re.findall(rb"!\xf9\x04(.)..(.)\x00,", path.read_bytes(), re.DOTALL)
+    assert len(controls) == len(drawn)
+    assert controls[0][0][0] & 1 == 0  # the first frame is whole
+    assert all(flags[0] & 1 and index[0] == free for flags, index in controls[1:])
+    canvas = Canvas(scene, None, palette)
+    canvas.advance()
+    shown = _Shown(Image.fromarray(drawn[0], "P"), free)
+    hidden = 0
+    for n in range(1, len(drawn)):
+        canvas.advance()
+        box, part = canvas.changed()
+        got = np.asarray(shown.hide(box, part))
+        x0, y0, x1, y1 = box
+        before, after = drawn[n - 1][y0:y1, x0:x1], drawn[n][y0:y1, x0:x1]
+        np.testing.assert_array_equal(got, np.where(before == after, free, after))
+        hidden += int((got == free).sum())
+    assert hidden > 0
 
 
 def test_palette_drawing_is_imagedraws() -> None:
