@@ -309,3 +309,28 @@ def test_many_channels_store_nothing_per_frame() -> None:
     tracemalloc.stop()
     assert len(anim.frames) == 2304 and len(anim.frames[5].lower) == 64 * 9
     assert size < 1_000_000  # per-axis data only: 1.3 M touches would take hundreds of MB
+
+
+@settings(max_examples=40)
+@given(st.one_of(CONVS, TRANSPOSED, POOLS), st.booleans())
+def test_rays_start_where_each_windows_own_corners_are(bound, numeric) -> None:  # type: ignore[no-untyped-def]
+    """The painter finds the cells the rays start from once per animation (every window is the same
+    taps moved); found anew for every window, the scene is the same."""
+    from convarith.render import scene as scenes
+
+    try:
+        anim = build_animation(bound, numeric=numeric)
+    except ConvArithError:  # too many frames for an animation
+        assume(False)
+        raise
+    once = scenes.compose(anim)
+    rays = scenes._Painter._rays
+
+    def anew(self, *args):  # type: ignore[no-untyped-def]
+        self.ray_corners = None
+        return rays(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scenes._Painter, "_rays", anew)
+        each = scenes.compose(anim)
+    assert once.frames == each.frames and once.kept == each.kept

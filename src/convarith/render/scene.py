@@ -653,8 +653,10 @@ class _Painter:
         self.places: dict[tuple[int, ...], tuple[int, int, int]] = {}
         # what every frame reading a cell draws alike: made once per cell
         self.highlights: dict[tuple[int, int, tuple[int, ...], CellLook], Polygon] = {}
-        self.tapped: dict[tuple[int, tuple[int, ...], CellLook], tuple[list[Shape], Point, float, float]] = {}
+        self.read: dict[tuple[int, tuple[int, ...]], tuple[list[Shape], Point, float, float, str]] = {}
         self.weights: dict[tuple[int, ...], str] = {}
+        self.ray_corners: list[tuple[int, int]] | None = None  # (tap, corner of its cell) of each ray
+        self.ray_colour = mix(OKABE_ITO["blue"], WHITE, 0.35)
         self.hiding = [_edges(panel) for panel in cells.panels[1]]  # the output plane, in front of the rays
         self.index = 0
         self.shown_front = [self.front(0, 0), self.front(1, 0)]
@@ -820,9 +822,7 @@ class _Painter:
             for ic in channels:
                 taps = anim.frames.taps(window, ic)
                 for spot, tap in zip(window.cells, taps, strict=True):
-                    look = FOOTPRINT[self._kind(0, spot)]
-                    shown.append(self.highlight(0, ic, spot, look))
-                    shown.extend(self._tapped_value(ic, spot, tap, look))
+                    shown.extend(self._tapped(ic, spot, tap))
         if values is not None and anim.bound.kind == "max_pool":
             shown.extend(self._argmax(window))
         if self.guide:
@@ -896,61 +896,67 @@ class _Painter:
         return shapes
 
     def _rays(self, channel: int, cells: Sequence[tuple[int, ...]], target: Sequence[Point]) -> list[Shape]:
+        if self.ray_corners is None:
+            # every window is the same taps moved: which cell's corner each ray starts at is found once
+            self.ray_corners = self._ray_corners(cells)
+        shapes: list[Shape] = []
+        for (tap, k), b in zip(self.ray_corners, target, strict=True):
+            for p, q in _outside(self.cells.quad(0, channel, cells[tap])[k], b, self.hiding):
+                shapes.append(Line((p, q), self.ray_colour, self.line * 1.1))
+        return shapes
+
+    def _ray_corners(self, cells: Sequence[tuple[int, ...]]) -> list[tuple[int, int]]:
+        """The window's four outer corners on the panel of its first cell, as (tap, corner of that
+        tap's cell), clockwise from the top left."""
         panel = self._place(cells[0])[0]
-        lookup = {self._place(c)[1:]: c for c in cells if self._place(c)[0] == panel}
+        lookup = {self._place(c)[1:]: t for t, c in enumerate(cells) if self._place(c)[0] == panel}
         r0, r1 = min(r for r, _ in lookup), max(r for r, _ in lookup)
         c0, c1 = min(c for _, c in lookup), max(c for _, c in lookup)
         corners = []
         for (r, c), k in (((r0, c0), 0), ((r0, c1), 1), ((r1, c1), 2), ((r1, c0), 3)):
-            spot = lookup.get((r, c))
-            if spot is None:  # a window that is no rectangle: the nearest cell it has
-                spot = min(lookup.items(), key=lambda item: abs(item[0][0] - r) + abs(item[0][1] - c))[1]
-            corners.append(self.cells.quad(0, channel, spot)[k])
-        colour = mix(OKABE_ITO["blue"], WHITE, 0.35)
-        shapes: list[Shape] = []
-        for a, b in zip(corners, target, strict=True):
-            for p, q in _outside(a, b, self.hiding):
-                shapes.append(Line((p, q), colour, self.line * 1.1))
-        return shapes
+            tap = lookup.get((r, c))
+            if tap is None:  # a window that is no rectangle: the nearest cell it has
+                tap = min(lookup.items(), key=lambda item: abs(item[0][0] - r) + abs(item[0][1] - c))[1]
+            corners.append((tap, k))
+        return corners
 
-    def _tapped_value(self, channel: int, spot: tuple[int, ...], tap: tuple[int, ...], look: CellLook) -> list[Shape]:
-        values = self.anim.values
-        assert values is not None
-        key = (channel, spot, look)
-        found = self.tapped.get(key)
+    def _tapped(self, channel: int, spot: tuple[int, ...], tap: tuple[int, ...]) -> list[Shape]:
+        """A cell read by weight ``tap``: highlighted, its value, and the weight (numeric pictures)."""
+        found = self.read.get((channel, spot))
         if found is None:
-            found = self.tapped[key] = self._tapped_cell(channel, spot, look)
-        shapes, (cx, cy), size, room = found
-        if values.weight is None:
+            found = self.read[channel, spot] = self._read_cell(channel, spot)
+        shapes, (cx, cy), size, room, text_colour = found
+        values = self.anim.values
+        if values is None or values.weight is None:
             return shapes
         weight = self.weights.get(tap)
         if weight is None:
             weight = self.weights[tap] = format_value(float(values.weight[tap]), short=True)
-        sub = OKABE_ITO["yellow"] if look.text == WHITE else OKABE_ITO["vermillion"]
+        sub = OKABE_ITO["yellow"] if text_colour == WHITE else OKABE_ITO["vermillion"]
         # small cells: the weight as large as the value, or it is unreadable
         fitted = fit_size(weight, size * (0.3 if self.cell_px < 28 else 0.24), room * 0.4, bold=True)
         return [*shapes, Text(cx + room * 0.27, cy + size * 0.24, weight, fitted, sub, "mm", bold=True)]
 
-    def _tapped_cell(
-        self, channel: int, spot: tuple[int, ...], look: CellLook
-    ) -> tuple[list[Shape], Point, float, float]:
-        """A read cell's value as every frame reading it shows it, and the cell's centre, size and width."""
+    def _read_cell(self, channel: int, spot: tuple[int, ...]) -> tuple[list[Shape], Point, float, float, str]:
+        """What every frame reading a cell shows alike — the cell highlighted, its value — and the
+        cell's centre, size, width and text colour (where the weight goes)."""
         values = self.anim.values
         assert values is not None
-        quad = self.cells.quad(0, channel, spot)
         kind = self._kind(0, spot)
+        look = FOOTPRINT[kind]
+        quad = self.cells.quad(0, channel, spot)
         shown = kind == "input" or (kind == "pad" and self.anim.bound.layer.padding_mode != "zeros")
         value = float(values.lower[(channel, *spot)]) if shown else math.nan
         size, room, centre = _size(quad), _across(quad), _centre(quad)
+        shapes: list[Shape] = [self.highlight(0, channel, spot, look)]
         if values.weight is None:
-            return self.number(quad, value, look.text), centre, size, room
-        text = format_value(value) if shown else ""
-        if not text:
-            return [], centre, size, room
-        # upper left: the input value, in at most 62% of the cell's width
-        fitted = fit_size(text, size * 0.34, room * 0.6)
-        cx, cy = centre
-        return [Text(cx - room * 0.18, cy - size * 0.1, text, fitted, look.text, "mm")], centre, size, room
+            shapes.extend(self.number(quad, value, look.text))
+        elif text := format_value(value) if shown else "":
+            # upper left: the input value, in at most 62% of the cell's width
+            fitted = fit_size(text, size * 0.34, room * 0.6)
+            cx, cy = centre
+            shapes.append(Text(cx - room * 0.18, cy - size * 0.1, text, fitted, look.text, "mm"))
+        return shapes, centre, size, room, look.text
 
     def _argmax(self, window: Window) -> list[Shape]:
         values = self.anim.values
