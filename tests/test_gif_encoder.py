@@ -99,8 +99,11 @@ class _Spy(_lzw.Encoder[_lzw.T]):
     """The writer's encoder, kept for the test to look at."""
 
     made: ClassVar[list[_Spy[object]]] = []
+    backlog: ClassVar[int | None] = None  # the writer's backlog, if the test sets one
 
     def __init__(self, helper: bool, **kwargs: object) -> None:
+        if _Spy.backlog is not None:
+            kwargs["backlog"] = _Spy.backlog
         super().__init__(helper, **kwargs)  # type: ignore[arg-type]
         _Spy.made.append(self)  # type: ignore[arg-type]
 
@@ -108,23 +111,35 @@ class _Spy(_lzw.Encoder[_lzw.T]):
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[_Spy[object]]]:
     monkeypatch.setattr(_lzw, "Encoder", _Spy)
-    _Spy.made = []
+    _Spy.made, _Spy.backlog = [], None
     yield _Spy.made
+    _Spy.backlog = None
 
 
 @pytest.mark.parametrize("ss", ["1x", "2x"])
+@pytest.mark.parametrize("backlog", [LOTS, _lzw.BACKLOG])
 def test_a_gif_written_with_the_helper_is_the_gif_written_without(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenes: dict[str, Scene], spy: list[_Spy[object]], ss: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scenes: dict[str, Scene],
+    spy: list[_Spy[object]],
+    ss: str,
+    backlog: int,
 ) -> None:
-    """The same bytes both ways, every frame decoding to the frame drawn; nothing else is written."""
+    """The same bytes both ways — the helper encoding every frame it can, or its share — every frame
+    decoding to the frame drawn; nothing else is written."""
     scene = scenes[ss]
     monkeypatch.setattr(writers, "HELPER_PIXELS", 0)  # this small animation with the helper
     monkeypatch.setattr(_lzw, "cores", lambda: 2)
+    _Spy.backlog = backlog
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         (helped,) = write(scene, tmp_path / "helped.gif")
     (encoder,) = spy
-    assert encoder.failure is None and encoder.remote > len(scene.frames) // 2  # the helper did its share
+    assert encoder.failure is None and encoder.remote > 0
+    if backlog == LOTS:  # the helper did every frame but the small ones
+        assert encoder.remote > len(scene.frames) // 2
+    _Spy.backlog = None
     monkeypatch.setattr(_lzw, "cores", lambda: 1)  # one core: all in this process
     (alone,) = write(scene, tmp_path / "alone.gif")
     assert spy[1].remote == 0 and spy[1]._process is None
@@ -186,6 +201,101 @@ def test_the_pixel_estimate_is_near_the_rectangles_drawn(scenes: dict[str, Scene
 def test_the_40x40_numeric_animation_takes_the_helper() -> None:
     scene = compose(build_animation(Layer("conv2d", kernel_size=3), (40, 40), numeric=True))
     assert len(scene.frames) == 1444 and writers._changed_pixels(scene) >= 5 * writers.HELPER_PIXELS  # 127 Mpx drawn
+
+
+# -- frames on a page: the pixels a frame repeats are transparent, wherever it is encoded --
+
+PAGE = (300, 200, 250)  # width, height, the transparent index (no frame has it)
+
+
+Placed = list[tuple[tuple[int, int], Image.Image]]
+"""Frames on the page: where each one's rectangle is, and its pixels."""
+
+
+def _page_frames(seed: int, count: int) -> Placed:
+    """Rectangles on the page, each mostly the pixels already there (as a GIF frame's rectangle is)."""
+    rng = np.random.default_rng(seed)
+    width, height, transparent = PAGE
+    page = np.full((height, width), transparent, np.uint8)
+    frames = []
+    for n in range(count):
+        w, h = (width, height) if n == 0 else (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
+        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        pixels = page[y : y + h, x : x + w].copy()
+        changed = (rng.random((h, w)) < 0.3) | (pixels == transparent)
+        pixels[changed] = rng.integers(0, transparent, int(changed.sum()))
+        page[y : y + h, x : x + w] = pixels
+        frames.append(((x, y), Image.frombytes("P", (w, h), pixels.tobytes())))
+    return frames
+
+
+def _on_page(frames: Placed) -> list[tuple[int, bytes]]:
+    """Each frame's LZW bytes with the pixels equal to the page's made transparent, worked out here."""
+    width, height, transparent = PAGE
+    page = np.full((height, width), transparent, np.uint8)
+    done = []
+    for tag, ((x, y), image) in enumerate(frames):
+        pixels = np.asarray(image)
+        under = page[y : y + image.height, x : x + image.width]
+        shown = np.where(pixels == under, transparent, pixels).astype(np.uint8)
+        under[...] = pixels
+        done.append((tag, Image.frombytes("P", image.size, shown.tobytes()).tobytes("gif", "P")))
+    return done
+
+
+def _put_on_page(
+    encoder: _lzw.Encoder[int], frames: list[tuple[tuple[int, int], Image.Image]]
+) -> list[tuple[int, bytes]]:
+    encoder.page(*PAGE)
+    done = []
+    for tag, (at, image) in enumerate(frames):
+        done += encoder.put(image, tag, at)
+    return done + list(encoder.finish())
+
+
+@pytest.mark.parametrize("backlog", [LOTS, _lzw.BACKLOG, 20_000, 0])
+def test_frames_on_a_page_repeat_nothing_wherever_they_are_encoded(backlog: int) -> None:
+    """All frames large enough by the helper, a share of them, none: the same bytes, with exactly the
+    pixels each frame repeats transparent (the first frame whole); the helper's page follows the
+    frames encoded here."""
+    frames = _page_frames(12, 60)
+    want = _on_page(frames)
+    assert want[0][1] == frames[0][1].tobytes("gif", "P")  # the first frame whole
+    assert len(want[-1][1]) < len(frames[-1][1].tobytes("gif", "P"))  # later ones mostly transparent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with _lzw.Encoder[int](helper=True, backlog=backlog) as encoder:
+            assert _put_on_page(encoder, frames) == want
+    assert encoder.failure is None
+    if backlog == 20_000:
+        assert 0 < encoder.remote < sum(image.width * image.height >= _lzw.MIN_PIXELS for _, image in frames)
+    with _lzw.Encoder[int](helper=False) as alone:
+        assert _put_on_page(alone, frames) == want
+
+
+def test_a_helper_that_dies_on_a_page_is_replaced_with_the_same_bytes() -> None:
+    frames = _page_frames(13, 40)
+    with (
+        pytest.warns(RuntimeWarning, match="exited|stopped reading"),
+        _lzw.Encoder[int](helper=True, backlog=LOTS) as encoder,
+    ):
+        encoder.page(*PAGE)
+        process = encoder._process
+        assert process is not None
+        done = [item for tag, (at, image) in enumerate(frames[:10]) for item in encoder.put(image, tag, at)]
+        process.kill()
+        process.wait()
+        for tag, (at, image) in enumerate(frames[10:], 10):
+            done += encoder.put(image, tag, at)
+        done += encoder.finish()
+    assert done == _on_page(frames) and encoder.failure is not None
+
+
+def test_the_page_is_set_once_before_the_frames() -> None:
+    with _lzw.Encoder[int](helper=False) as encoder:
+        encoder.put(Image.new("P", (2, 2)), 0)
+        with pytest.raises(ValueError, match="before the first frame"):
+            encoder.page(*PAGE)
 
 
 # -- a helper that fails: the frames it held are encoded here, the same bytes --
@@ -336,7 +446,7 @@ def test_a_failing_write_ends_the_helper(
 
 
 def _requests(*images: Image.Image) -> bytes:
-    return b"".join(_lzw.REQUEST.pack(*image.size) + image.tobytes() for image in images)
+    return b"".join(_lzw.REQUEST.pack(b"F", 0, 0, *image.size) + image.tobytes() for image in images)
 
 
 def _records(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -347,6 +457,24 @@ def _records(data: bytes) -> list[tuple[bytes, bytes]]:
         records.append((kind, data[start : start + length]))
         start += length
     return records
+
+
+def test_the_helper_lays_frames_on_its_page() -> None:
+    """``P`` sets the page, ``F`` frames are answered with what they repeat transparent, ``U`` frames
+    only laid on the page; a frame off the page is an error named to the parent."""
+    frames = _page_frames(14, 8)
+    width, height, transparent = PAGE
+    requests = _lzw.REQUEST.pack(b"P", transparent, 0, width, height)
+    for n, ((x, y), image) in enumerate(frames):
+        requests += _lzw.REQUEST.pack(b"U" if n % 3 == 2 else b"F", x, y, *image.size) + image.tobytes()
+    out = io.BytesIO()
+    assert _lzw.serve(io.BytesIO(requests), out) == 0
+    want = [lzw for tag, lzw in _on_page(frames) if tag % 3 != 2]
+    assert _records(out.getvalue()) == [(b"H", _lzw.identity().encode()), *((b"D", lzw) for lzw in want)]
+    off = requests[: _lzw.REQUEST.size] + _lzw.REQUEST.pack(b"F", width - 1, 0, 2, 1) + b"\0\0"
+    out = io.BytesIO()
+    assert _lzw.serve(io.BytesIO(off), out) == 1
+    assert _records(out.getvalue())[-1] == (b"E", b"ValueError: a 2\xc3\x971 frame at (299, 0) is off the page")
 
 
 def test_the_helper_greets_then_answers_each_frame() -> None:
