@@ -334,3 +334,36 @@ def test_rays_start_where_each_windows_own_corners_are(bound, numeric) -> None: 
         patch.setattr(scenes._Painter, "_rays", anew)
         each = scenes.compose(anim)
     assert once.frames == each.frames and once.kept == each.kept
+
+
+def _colours(shapes) -> set[str]:  # type: ignore[no-untyped-def]
+    from convarith.render.scene import Polygon
+
+    found: set[str] = set()
+    for shape in shapes:
+        if isinstance(shape, Polygon):
+            found.update(c for c in (shape.fill, shape.outline) if c is not None)
+        else:
+            found.add(shape.colour)
+    return found
+
+
+@settings(max_examples=40)
+@given(st.one_of(CONVS, TRANSPOSED, POOLS), st.booleans(), st.sampled_from(["guide", "flat"]), st.randoms())
+def test_direct_frames_are_made_when_asked_for_in_any_order(bound, numeric, style, rng) -> None:  # type: ignore[no-untyped-def]
+    """A direct scene's frames are made on demand: in any order the same shapes, and every colour
+    they paint is one the scene names beforehand (the GIF's palette holds those exactly)."""
+    from convarith.render.scene import Frames, compose
+
+    try:
+        anim = build_animation(bound, numeric=numeric)
+    except ConvArithError:  # too many frames for an animation
+        assume(False)
+        raise
+    in_order, shuffled = compose(anim, style), compose(anim, style)
+    assert isinstance(in_order.frames, Frames) and in_order.frame_colours is not None
+    order = list(range(len(anim.frames)))
+    rng.shuffle(order)
+    made = {n: shuffled.frames[n] for n in order}
+    assert [made[n] for n in range(len(order))] == list(in_order.frames)
+    assert _colours(shape for frame in in_order.frames for shape in frame) <= in_order.frame_colours

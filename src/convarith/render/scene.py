@@ -30,7 +30,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, overload
 
 from .frames import Animation, Grid, Window
 from .style import CELL, FOOTPRINT, INK, MUTED, OKABE_ITO, UNREAD, WHITE, CellLook, StyleName, mix
@@ -90,16 +90,58 @@ class Scene:
     width: int
     height: int
     background: list[Shape]
-    frames: list[list[Shape]] = field(default_factory=list)
-    """Per frame, the shapes shown in that frame only (drawn last)."""
+    frames: Sequence[list[Shape]] = field(default_factory=list)
+    """Per frame, the shapes shown in that frame only (drawn last); :func:`compose` makes them when
+    first asked for (:class:`Frames`)."""
     kept: list[list[Shape]] = field(default_factory=list)
     """Per frame, the shapes shown from that frame to the end (empty, or one list per frame)."""
     supersample: int = 2
     """Raster writers draw at this scale and reduce, which smooths slanted edges."""
+    frame_colours: frozenset[str] | None = None
+    """Every colour the shapes of :attr:`frames` can paint, when known without making them all."""
 
     def kept_at(self, index: int) -> list[Shape]:
         """The shapes frame ``index`` adds for good (``[]`` when the scene keeps nothing)."""
         return self.kept[index] if self.kept else []
+
+
+class Frames(Sequence[list[Shape]]):
+    """Each frame's own shapes, made when first asked for and kept: a writer asks for them in order,
+    while it draws and encodes the frames before, instead of waiting for all of them.
+
+    >>> frames = Frames(3, lambda n: [Text(0, 0, str(n), 10)])
+    >>> len(frames), frames[2][0].text, [f[0].text for f in frames] == ["0", "1", "2"]
+    (3, '2', True)
+    """
+
+    def __init__(self, count: int, make: Callable[[int], list[Shape]]) -> None:
+        self._made: list[list[Shape] | None] = [None] * count
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, index: int) -> list[Shape]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[Shape]]: ...
+    def __getitem__(self, index: int | slice) -> list[Shape] | list[list[Shape]]:
+        if isinstance(index, slice):
+            return [self[n] for n in range(*index.indices(len(self)))]
+        made = self._made[index]
+        if made is None:
+            made = self._made[index] = self._make(index % len(self))
+        return made
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # a sequence of lists, as a list is
+
+    def __repr__(self) -> str:
+        return f"Frames({len(self)} frames, {sum(m is not None for m in self._made)} made)"
 
 
 # -- numbers that fit ---------------------------------------------------------------------------------
@@ -522,10 +564,19 @@ def compose(anim: Animation, style: StyleName = "guide", *, caption: bool = True
     small = page_px <= SUPERSAMPLE_LIMIT and len(anim.frames) * page_px <= SUPERSAMPLE_BUDGET
     supersample = 2 if style == "guide" and small else 1
     scene = Scene(math.ceil(width), math.ceil(height), background, supersample=supersample)
-    for window in anim.frames.windows():
-        kept, shown = painter.scatter_frame(window) if anim.view == "scatter" else painter.direct_frame(window)
-        scene.kept.append(kept)
-        scene.frames.append(shown)
+    if anim.view == "scatter":  # a frame's shapes follow the sums of the frames before
+        shown_lists: list[list[Shape]] = []
+        for window in anim.frames.windows():
+            kept, shown = painter.scatter_frame(window)
+            scene.kept.append(kept)
+            shown_lists.append(shown)
+        scene.frames = shown_lists
+        return scene
+    # the direct view: what frames keep, in order (a deck's front card follows the frames); what each
+    # shows depends on its window only, and is made when a writer asks for it
+    scene.kept = [painter.direct_kept(window) for window in anim.frames.windows()]
+    scene.frames = Frames(len(anim.frames), lambda n: painter.direct_shown(anim.frames.window(n)))
+    scene.frame_colours = painter.shown_colours()
     return scene
 
 
@@ -804,10 +855,19 @@ class _Painter:
 
     # -- frames ----------------------------------------------------------------------------------
 
-    def direct_frame(self, window: Window) -> tuple[Kept, Shown]:
+    def direct_kept(self, window: Window) -> Kept:
+        """What a direct frame adds for good: a deck's new front card, the output value it computes.
+        Frames are asked for in order (a deck's front card is the one before unless the frame turns it)."""
+        kept: list[Shape] = [*self._turn(0, window), *self._turn(1, window)]
+        if self.anim.values is not None:
+            kept.extend(self.value(1, window.channel, window.cell, INK))
+        return kept
+
+    def direct_shown(self, window: Window) -> Shown:
+        """What a direct frame shows only then: the kernel's footprint (values and weights), the rays,
+        the output cell highlighted. Frames may be asked for in any order."""
         anim = self.anim
         shown: list[Shape] = []
-        kept: list[Shape] = [*self._turn(0, window), *self._turn(1, window)]
         values = anim.values
         channels = self._visible(0, window.channels)
         if self.cells.decks[0] > 1:
@@ -831,10 +891,27 @@ class _Painter:
         look = FOOTPRINT["output"]
         shown.append(self.highlight(1, window.channel, window.cell, look))
         if values is not None:
-            # the output stays once computed; this frame shows it highlighted
-            kept.extend(self.value(1, window.channel, window.cell, INK))
+            # the output stays once computed (kept); this frame shows it highlighted
             shown.extend(self.value(1, window.channel, window.cell, WHITE, bold=True))
-        return kept, shown
+        return shown
+
+    def shown_colours(self) -> frozenset[str]:
+        """Every colour :meth:`direct_shown` can paint, from the kinds of cell the lower grid has
+        (so that a writer knows them before it has made every frame)."""
+        anim, values = self.anim, self.anim.values
+        looks = [FOOTPRINT[kind] for kind in anim.lower.kinds_present()]
+        colours = {c for look in (*looks, FOOTPRINT["output"]) for c in (look.fill, look.outline)}
+        if self.cells.decks[0] > 1:
+            colours.add(FOOTPRINT["input"].outline)  # the window as a box through the deck
+        if values is not None:
+            colours |= {look.text for look in looks} | {WHITE}  # the values read, the output value
+            if values.weight is not None:
+                colours |= {OKABE_ITO["yellow"] if look.text == WHITE else OKABE_ITO["vermillion"] for look in looks}
+            if anim.bound.kind == "max_pool":
+                colours.add(OKABE_ITO["orange"])
+        if self.guide:
+            colours.add(self.ray_colour)
+        return frozenset(colours)
 
     def _block(
         self, channel: int, cells: Sequence[tuple[int, ...]], *, uniform: bool = True

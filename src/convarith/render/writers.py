@@ -130,9 +130,10 @@ PALETTE_SAMPLE = 1_000_000
 
 
 def _colours(scene: Scene) -> set[str]:
-    """Every colour a shape of the scene paints."""
-    colours: set[str] = set()
-    for group in (scene.background, *scene.kept, *scene.frames):
+    """Every colour a shape of the scene paints (its frames' own: those it says they can paint, if it does)."""
+    colours: set[str] = set(scene.frame_colours or ())
+    frames = scene.frames if scene.frame_colours is None else ()
+    for group in (scene.background, *scene.kept, *frames):
         for shape in group:
             if isinstance(shape, Polygon):
                 colours.update(c for c in (shape.fill, shape.outline) if c is not None)
