@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from .scene import Line, Polygon, Scene, Shape, Text, text_width
+from .scene import Line, Polygon, Scene, Shape, Text
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
@@ -260,7 +260,7 @@ def shape_box(shape: Shape) -> tuple[float, float, float, float]:
     >>> shape_box(Line(((0.0, 0.0), (10.0, 0.0)), "#000000", 2))
     (-4.0, -4.0, 14.0, 4.0)
     """
-    return _bounds((shape,))
+    return shape.extent
 
 
 def _bounds(shapes: Iterable[Shape]) -> tuple[float, float, float, float]:
@@ -269,17 +269,7 @@ def _bounds(shapes: Iterable[Shape]) -> tuple[float, float, float, float]:
     left = top = math.inf
     right = bottom = -math.inf
     for shape in shapes:
-        if isinstance(shape, Text):
-            w = text_width(shape.text, shape.size, shape.bold) + 2
-            h = shape.size * 1.3 + 2
-            horizontal, vertical = shape.anchor
-            x0 = shape.x - w / 2 if horizontal == "m" else shape.x - w if horizontal == "r" else shape.x - 1
-            y0 = shape.y - h / 2 if vertical == "m" else shape.y - h if vertical == "s" else shape.y - 1
-            x1, y1 = x0 + w, y0 + h + (shape.size * 0.3 if vertical == "s" else 0)
-        else:
-            reach = (shape.width if isinstance(shape, Line) or shape.outline is not None else 0) + 2
-            xs, ys = zip(*shape.points, strict=True)
-            x0, y0, x1, y1 = min(xs) - reach, min(ys) - reach, max(xs) + reach, max(ys) + reach
+        x0, y0, x1, y1 = shape.extent
         if x0 < left:
             left = x0
         if y0 < top:

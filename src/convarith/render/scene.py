@@ -52,6 +52,15 @@ Point = tuple[float, float]
 Dash = Literal["dash", "dot"] | None
 
 
+Extent = tuple[float, float, float, float]
+"""``(left, top, right, bottom)`` in page pixels."""
+
+
+def _reach(points: tuple[Point, ...], reach: float) -> Extent:
+    xs, ys = zip(*points, strict=True)
+    return min(xs) - reach, min(ys) - reach, max(xs) + reach, max(ys) + reach
+
+
 @dataclass(frozen=True)
 class Polygon:
     points: tuple[Point, ...]
@@ -60,6 +69,12 @@ class Polygon:
     width: float = 1.0
     dash: Dash = None
 
+    @functools.cached_property
+    def extent(self) -> Extent:
+        """A rectangle that holds every pixel it paints, its outline included (worked out once: a
+        long animation draws the same cell in many frames)."""
+        return _reach(self.points, (self.width if self.outline is not None else 0) + 2)
+
 
 @dataclass(frozen=True)
 class Line:
@@ -67,6 +82,11 @@ class Line:
     colour: str
     width: float = 1.0
     dash: Dash = None
+
+    @functools.cached_property
+    def extent(self) -> Extent:
+        """A rectangle that holds every pixel it paints."""
+        return _reach(self.points, self.width + 2)
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,16 @@ class Text:
     colour: str = INK
     anchor: Literal["mm", "lm", "rm", "ms", "mt"] = "mm"
     bold: bool = False
+
+    @functools.cached_property
+    def extent(self) -> Extent:
+        """A rectangle that holds its glyphs (from DejaVu Sans' advance widths, with room to spare)."""
+        w = text_width(self.text, self.size, self.bold) + 2
+        h = self.size * 1.3 + 2
+        horizontal, vertical = self.anchor
+        x0 = self.x - w / 2 if horizontal == "m" else self.x - w if horizontal == "r" else self.x - 1
+        y0 = self.y - h / 2 if vertical == "m" else self.y - h if vertical == "s" else self.y - 1
+        return x0, y0, x0 + w, y0 + h + (self.size * 0.3 if vertical == "s" else 0)
 
 
 Shape = Polygon | Line | Text
