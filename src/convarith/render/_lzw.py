@@ -90,7 +90,7 @@ def hidden(data: bytes, under: npt.NDArray[np.uint8], transparent: int) -> Image
     pixels it covers, rows × columns) made ``transparent``.
 
     >>> import numpy as np
-    >>> list(hidden(bytes([1, 2, 3, 4]), np.array([[1, 0], [3, 0]], np.uint8), 9).getdata())
+    >>> list(hidden(bytes([1, 2, 3, 4]), np.array([[1, 0], [3, 0]], np.uint8), 9).tobytes())
     [9, 2, 9, 4]
     """
     import numpy as np
