@@ -367,3 +367,36 @@ def test_direct_frames_are_made_when_asked_for_in_any_order(bound, numeric, styl
     made = {n: shuffled.frames[n] for n in order}
     assert [made[n] for n in range(len(order))] == list(in_order.frames)
     assert _colours(shape for frame in in_order.frames for shape in frame) <= in_order.frame_colours
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.one_of(CONVS, TRANSPOSED, POOLS), st.booleans(), st.sampled_from(["direct", "scatter"]), st.sampled_from([1, 2])
+)
+def test_each_changed_rectangle_is_that_part_of_the_whole_frame(bound, numeric, view, supersample) -> None:  # type: ignore[no-untyped-def]
+    """What a GIF stores of each frame, the rectangle that changed, is pixel for pixel that part of the
+    frame drawn whole, and outside it the frame is the one before."""
+    from convarith.render.raster import Canvas, frames_rgb
+    from convarith.render.scene import compose
+
+    assume(view == "direct" or bound.kind == "conv_transpose")
+    try:
+        anim = build_animation(bound, numeric=numeric, view=view)
+    except ConvArithError:  # too many frames for an animation
+        assume(False)
+        raise
+    assume(len(anim.frames) <= 30)
+    scene = compose(anim)
+    scene.supersample = supersample
+    canvas = Canvas(scene)
+    before = None
+    for whole in frames_rgb(scene):
+        canvas.advance()
+        (x0, y0, x1, y1), part = canvas.changed()
+        frame = np.asarray(whole)
+        np.testing.assert_array_equal(np.asarray(part), frame[y0:y1, x0:x1])
+        if before is not None:
+            outside = np.ones(frame.shape[:2], bool)
+            outside[y0:y1, x0:x1] = False
+            np.testing.assert_array_equal(frame[outside], before[outside])
+        before = frame

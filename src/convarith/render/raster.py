@@ -285,10 +285,8 @@ def _union(shapes: Sequence[Shape], width: int, height: int) -> Box | None:
     if not shapes:
         return None
     left, top, right, bottom = _bounds(shapes)
-    # even corners: the crop is then shifted by an even number of pixels, which every rounding
-    # Pillow uses (half to even included) draws alike, so the part equals the whole frame's pixels
-    x0 = max(math.floor(left) // 2 * 2, 0)
-    y0 = max(math.floor(top) // 2 * 2, 0)
+    x0 = max(math.floor(left), 0)
+    y0 = max(math.floor(top), 0)
     x1 = min(math.ceil(right), width)
     y1 = min(math.ceil(bottom), height)
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
@@ -308,7 +306,9 @@ class Canvas:
     """The running canvas of a scene: background and the kept shapes of the frames so far.
 
     Frames are visited in order with :meth:`advance`; :meth:`frame` draws the current one whole,
-    :meth:`changed` only where it differs from the one before.
+    :meth:`changed` only where it differs from the one before (on a page of its own, which holds the
+    frame shown: shapes are drawn at their page coordinates there too, so the part is the whole
+    frame's pixels — Pillow's rasterising is not exact under a shift, even by whole pixels).
     """
 
     def __init__(self, scene: Scene, background: Image.Image | None = None, palette: Palette | None = None) -> None:
@@ -323,6 +323,7 @@ class Canvas:
             self.image = self.palette.quantize(self.image)
         self._boxes: dict[int, Box | None] = {}
         self._draw = ImageDraw.Draw(self.image)
+        self._shown: ImageDraw.ImageDraw | None = None  # on the frame shown by changed(), at device size
         self.index = -1
 
     def advance(self) -> int:
@@ -350,9 +351,12 @@ class Canvas:
         """
         from PIL import ImageDraw
 
-        scene, n = self.scene, self.index
-        if n == 0:
-            return (0, 0, scene.width, scene.height), self.frame()
+        scene, n, ss = self.scene, self.index, self.ss
+        if n == 0 or self._shown is None:
+            whole = self.image.copy()
+            self._shown = ImageDraw.Draw(whole)
+            draw_shapes(self._shown, scene.frames[n], ss, palette=self.palette)
+            return (0, 0, scene.width, scene.height), self._reduced(whole)
         boxes = [self._box(n - 1), _union(scene.kept_at(n), scene.width, scene.height), self._box(n)]
         self._boxes.pop(n - 1, None)
         present = [b for b in boxes if b is not None]
@@ -366,10 +370,11 @@ class Canvas:
             if present
             else (0, 0, 1, 1)
         )
-        ss = self.ss
-        part = self.image.crop((box[0] * ss, box[1] * ss, box[2] * ss, box[3] * ss))
-        draw_shapes(ImageDraw.Draw(part), scene.frames[n], ss, (-box[0] * ss, -box[1] * ss), self.palette)
-        return box, self._reduced(part)
+        device = (box[0] * ss, box[1] * ss, box[2] * ss, box[3] * ss)
+        page: Image.Image = self._shown._image
+        page.paste(self.image.crop(device), device[:2])  # the previous frame's own shapes go, this one's kept come
+        draw_shapes(self._shown, scene.frames[n], ss, palette=self.palette)
+        return box, self._reduced(page.crop(device))
 
     def _box(self, n: int) -> Box | None:
         if n not in self._boxes:
