@@ -30,7 +30,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, overload
+from typing import Generic, Literal, TypeVar, overload
 
 from .frames import Animation, Grid, Window
 from .style import CELL, FOOTPRINT, INK, MUTED, OKABE_ITO, UNREAD, WHITE, CellLook, StyleName, mix
@@ -55,6 +55,29 @@ Dash = Literal["dash", "dot"] | None
 Extent = tuple[float, float, float, float]
 """``(left, top, right, bottom)`` in page pixels."""
 
+_S = TypeVar("_S")
+_V = TypeVar("_V")
+
+
+class _once(Generic[_S, _V]):  # lower case: a decorator, as functools.cached_property
+    """A property of a frozen shape worked out on first use and kept in the shape's ``__dict__``:
+    :func:`functools.cached_property` without the lock that Python 3.11's takes each first time
+    (twice the cost, for tens of thousands of shapes a long animation makes)."""
+
+    def __init__(self, compute: Callable[[_S], _V]) -> None:
+        self.compute, self.name = compute, compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, shape: None, owner: type) -> _once[_S, _V]: ...
+    @overload
+    def __get__(self, shape: _S, owner: type) -> _V: ...
+    def __get__(self, shape: _S | None, owner: type) -> _V | _once[_S, _V]:
+        if shape is None:
+            return self
+        value = shape.__dict__[self.name] = self.compute(shape)  # found there from now on, before this
+        return value
+
 
 def _reach(points: tuple[Point, ...], reach: float) -> Extent:
     xs, ys = zip(*points, strict=True)
@@ -69,7 +92,7 @@ class Polygon:
     width: float = 1.0
     dash: Dash = None
 
-    @functools.cached_property
+    @_once
     def extent(self) -> Extent:
         """A rectangle that holds every pixel it paints, its outline included (worked out once: a
         long animation draws the same cell in many frames)."""
@@ -83,7 +106,7 @@ class Line:
     width: float = 1.0
     dash: Dash = None
 
-    @functools.cached_property
+    @_once
     def extent(self) -> Extent:
         """A rectangle that holds every pixel it paints."""
         return _reach(self.points, self.width + 2)
@@ -99,7 +122,7 @@ class Text:
     anchor: Literal["mm", "lm", "rm", "ms", "mt"] = "mm"
     bold: bool = False
 
-    @functools.cached_property
+    @_once
     def extent(self) -> Extent:
         """A rectangle that holds its glyphs (from DejaVu Sans' advance widths, with room to spare)."""
         w = text_width(self.text, self.size, self.bold) + 2
