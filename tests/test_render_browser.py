@@ -5,7 +5,6 @@ one before, its transparent pixels leaving those showing) to exactly the frame d
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ from convarith.render.frames import View
 from convarith.render.raster import Palette, frames_rgb
 from convarith.render.scene import Scene
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: `playwright install` cannot download browsers here
+pytest.importorskip("playwright.sync_api")  # every test here drives the browser (conftest.browser)
 ORIGIN = "http://127.0.0.1:9"  # answered by the page's route, never the network; loopback is a secure context
 
 DECODE = """async () => {
@@ -42,14 +40,6 @@ DECODE = """async () => {
   }
   return frames;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def _decoded(browser: Any, gif: bytes) -> list[np.ndarray]:

@@ -20,8 +20,7 @@ from convarith import Layer
 from convarith.ops.matrix import conv_matrix
 from convarith.web.app import Server
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: `playwright install` cannot download browsers here
+pytest.importorskip("playwright.sync_api")  # every test here drives the browser (conftest.browser)
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +28,6 @@ def url() -> Iterator[str]:
     server = Server("127.0.0.1", 0)
     yield server.start()
     server.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 class Page:

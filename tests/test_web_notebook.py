@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from convarith import Layer
@@ -57,15 +55,6 @@ const url = URL.createObjectURL(new Blob([%(esm)s], { type: "text/javascript" })
 const widget = await import(url);
 widget.default.render({ model, el: document.getElementById("cell") });
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def test_the_widget_s_front_end_talks_to_the_kernel(browser: Any) -> None:
