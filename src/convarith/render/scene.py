@@ -36,6 +36,7 @@ from .frames import Animation, Grid, Window
 from .style import CELL, FOOTPRINT, INK, MUTED, OKABE_ITO, UNREAD, WHITE, CellLook, StyleName, mix
 
 __all__ = [
+    "Frames",
     "Line",
     "Polygon",
     "Scene",

@@ -7,9 +7,8 @@ new or empty folder, for one PNG (or SVG) per frame, ``frame_000.png`` … (zero
 A GIF is streamed: the first frame whole, every later one as the rectangle in which it differs
 from the one before (:meth:`~convarith.render.raster.Canvas.changed`), its pixels that stay the
 same transparent, all on one palette, so its memory does not grow with the frame count and each
-frame costs what it changes. A large one is
-LZW-encoded on a second core as well, by a helper process (:mod:`convarith.render._lzw`), in the
-same bytes.
+frame costs what it changes. A large one is LZW-encoded on a second core as well, by a helper
+process (:mod:`convarith.render._lzw`), in the same bytes.
 
 Examples
 --------
