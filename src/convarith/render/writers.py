@@ -143,9 +143,13 @@ def _colours(scene: Scene) -> set[str]:
 
 def _palette(scene: Scene, background: Image.Image | None = None) -> Image.Image:
     """One palette for every frame: every colour a shape paints exactly, the rest (anti-aliased
-    edges and text) by median cut of the first, middle and last frames side by side (first and
-    middle of a long animation: by then its kept shapes have shown their blends); no dithering,
-    which keeps flat fills flat and the GIF small.
+    edges and text) by Pillow's octree quantizer over the first, middle and last frames side by
+    side (first and middle of a long animation: by then its kept shapes have shown their blends);
+    no dithering, which keeps flat fills flat and the GIF small.
+
+    The octree, not a median cut: on the gallery's kinds of frame it gives half the error (mean
+    absolute error per channel against the frames drawn in full colour: 0.69–0.85 against
+    1.26–2.23) in a quarter of the time.
     """
     from PIL import Image
 
@@ -160,9 +164,9 @@ def _palette(scene: Scene, background: Image.Image | None = None) -> Image.Image
         size = (max(round(montage.width * shrink), 1), max(round(montage.height * shrink), 1))
         montage = montage.resize(size, Image.Resampling.NEAREST)
     exact = sorted(_colours(scene))
-    if len(exact) > 160:  # too many to keep them all: median cut over everything
-        return montage.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    rest = montage.quantize(colors=255 - len(exact), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    if len(exact) > 160:  # too many to keep them all: quantize everything
+        return montage.quantize(colors=255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    rest = montage.quantize(colors=255 - len(exact), method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     entries = [tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in exact]
     flat = rest.getpalette() or []
     for k in range(0, min(len(flat), 3 * (255 - len(exact))), 3):
@@ -205,7 +209,7 @@ def _gif(scene: Scene, fp: IO[bytes], durations: list[int]) -> None:
 
     bound = len(scene.frames) * scene.width * scene.height  # no frame is larger than the page
     helper = bound >= HELPER_PIXELS and available() and _changed_pixels(scene) >= HELPER_PIXELS
-    # started first, its start-up overlaps the palette's median cut
+    # started first, its start-up overlaps choosing the palette
     with Encoder[_Tag](helper) as encoder:
         background = background_rgb(scene)
         palette = Palette(_palette(scene, background.copy()))
