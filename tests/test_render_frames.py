@@ -400,3 +400,25 @@ def test_each_changed_rectangle_is_that_part_of_the_whole_frame(bound, numeric, 
             outside[y0:y1, x0:x1] = False
             np.testing.assert_array_equal(frame[outside], before[outside])
         before = frame
+
+
+def test_frames_made_on_demand_read_as_a_list() -> None:
+    """``Scene.frames`` of a direct view reads as the list it stands for: length, negative indices,
+    slices, iteration, equality; each frame is made once, when first asked for."""
+    from convarith.render.scene import Frames, Text
+
+    made: list[int] = []
+
+    def make(n: int) -> list[Text]:
+        made.append(n)
+        return [Text(0, 0, str(n), 10)]
+
+    frames = Frames(4, make)
+    assert len(frames) == 4 and made == []
+    assert frames[-1][0].text == "3" and made == [3]
+    assert [f[0].text for f in frames[1:3]] == ["1", "2"] and made == [3, 1, 2]
+    assert [f[0].text for f in frames] == ["0", "1", "2", "3"] and sorted(made) == [0, 1, 2, 3]  # each once
+    assert frames[3] is frames[-1]
+    assert frames == [[Text(0, 0, str(n), 10)] for n in range(4)] and frames != [[]] * 4 and frames != [[]] * 3
+    with pytest.raises(IndexError):
+        frames[4]
