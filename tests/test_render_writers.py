@@ -126,28 +126,31 @@ def test_palette_drawing_is_imagedraws() -> None:
     """Shapes drawn on a palette image through Pillow's core are the pixels ImageDraw draws with the same indices."""
     from PIL import ImageDraw
 
-    def at(k: int, *points: tuple[float, float]) -> tuple[tuple[float, float], ...]:
-        return tuple((x + 50 * (k % 4), y + 40 * (k // 4)) for x, y in points)  # side by side, none hiding another
+    def shapes_at(dx: float, dy: float) -> list[Polygon | Line]:
+        def at(k: int, *points: tuple[float, float]) -> tuple[tuple[float, float], ...]:
+            # side by side, none hiding another
+            return tuple((x + 50 * (k % 4) + dx, y + 40 * (k // 4) + dy) for x, y in points)
 
-    quad = ((3.2, 4.7), (40.5, 6.1), (38.9, 30.4), (5.5, 28.8))
-    shapes = [
-        Polygon(at(0, *quad), "#0072B2"),
-        Polygon(at(1, *quad), "#E69F00", "#000000", 1.5),
-        Polygon(at(2, *quad), None, "#009E73", 1.0, "dash"),
-        Polygon(at(3, *quad), "#56B4E9", "#D55E00", 3.0),  # width 6 at 2×: curved joints
-        Line(at(4, (1.0, 1.0), (45.3, 33.3)), "#CC79A7", 1.2),
-        Line(at(5, (2.0, 30.0), (44.0, 2.5), (20.0, 20.0)), "#000000", 2.6),
-        Line(at(6, (0.0, 16.0), (48.0, 16.5)), "#5D6D7E", 1.0, "dot"),
-    ]
-    colours = ["#FFFFFF", *sorted({c for s in shapes for c in _colours_of(s)})]
+        quad = ((3.2, 4.7), (40.5, 6.1), (38.9, 30.4), (5.5, 28.8))
+        return [
+            Polygon(at(0, *quad), "#0072B2"),
+            Polygon(at(1, *quad), "#E69F00", "#000000", 1.5),
+            Polygon(at(2, *quad), None, "#009E73", 1.0, "dash"),
+            Polygon(at(3, *quad), "#56B4E9", "#D55E00", 3.0),  # width 6 at 2×: curved joints
+            Line(at(4, (1.0, 1.0), (45.3, 33.3)), "#CC79A7", 1.2),
+            Line(at(5, (2.0, 30.0), (44.0, 2.5), (20.0, 20.0)), "#000000", 2.6),
+            Line(at(6, (0.0, 16.0), (48.0, 16.5)), "#5D6D7E", 1.0, "dot"),
+        ]
+
+    colours = ["#FFFFFF", *sorted({c for s in shapes_at(0, 0) for c in _colours_of(s)})]
     flat = [int(c[k : k + 2], 16) for c in colours for k in (1, 3, 5)]
     palette = Palette(_palette_image(flat))
-    for scale, offset in ((1, (0.0, 0.0)), (2, (-3.0, 5.0))):
+    for scale, shapes in ((1, shapes_at(0.0, 0.0)), (2, shapes_at(-1.5, 2.5))):
         fast = _palette_image(flat, (420, 170), palette.white)
         expected = fast.copy()
-        draw_shapes(ImageDraw.Draw(fast), shapes, scale, offset, palette)
+        draw_shapes(ImageDraw.Draw(fast), shapes, scale, palette)
         for shape in shapes:
-            _imagedraw(ImageDraw.Draw(expected), shape, scale, offset, palette)
+            _imagedraw(ImageDraw.Draw(expected), shape, scale, palette)
         assert fast.tobytes() == expected.tobytes()
         assert len(set(fast.tobytes())) == len(colours)  # every colour drawn
 
@@ -162,12 +165,11 @@ def _palette_image(flat: list[int], size: tuple[int, int] = (1, 1), index: int =
     return image
 
 
-def _imagedraw(draw, shape, scale, offset, palette) -> None:  # type: ignore[no-untyped-def]
+def _imagedraw(draw, shape, scale, palette) -> None:  # type: ignore[no-untyped-def]
     """A shape drawn with ImageDraw's own calls, as draw_shapes did before its palette fast path."""
     from convarith.render.raster import _dashed
 
-    ox, oy = offset
-    points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
+    points = [(x * scale, y * scale) for x, y in shape.points]
     if isinstance(shape, Polygon):
         if shape.fill is not None:
             draw.polygon(points, fill=palette.index(shape.fill))

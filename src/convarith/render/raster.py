@@ -29,7 +29,17 @@ from .scene import Line, Polygon, Scene, Shape, Text
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["Box", "Canvas", "Palette", "background_rgb", "draw_shapes", "font", "frames_rgb", "shape_box"]
+__all__ = [
+    "Box",
+    "Canvas",
+    "Palette",
+    "background_rgb",
+    "changed_box",
+    "draw_shapes",
+    "font",
+    "frames_rgb",
+    "shape_box",
+]
 
 _FONT_FILES = {False: ("DejaVuSans.ttf", "Arial.ttf"), True: ("DejaVuSans-Bold.ttf", "Arial Bold.ttf")}
 
@@ -87,10 +97,10 @@ def draw_shapes(
     draw: ImageDraw.ImageDraw,
     shapes: Sequence[Shape],
     scale: float,
-    offset: tuple[float, float] = (0.0, 0.0),
     palette: Palette | None = None,
 ) -> None:
-    """Draw shapes (page pixels) at ``scale`` device pixels per page pixel, shifted by ``offset`` device pixels.
+    """Draw shapes (page pixels) at ``scale`` device pixels per page pixel, at their own place (never
+    shifted: Pillow's rasterising is not exact under a shift, even by whole pixels).
 
     On a palette image give its :class:`Palette`: colours become palette indices, text is laid
     on the pixels under it in full colour and mapped back (so it stays anti-aliased).
@@ -101,7 +111,6 @@ def draw_shapes(
     >>> image.getpixel((2, 2))
     (0, 0, 0)
     """
-    ox, oy = offset
     ink = palette.index if palette is not None else _same
     core = draw.draw  # on a palette image, fills go straight to the core call ImageDraw.polygon makes
     target: Image.Image = draw._image
@@ -110,11 +119,11 @@ def draw_shapes(
         # a long animation draws tens of thousands of shapes: no isinstance chains
         if type(shape) is Text:
             if palette is not None:
-                palette._paste_text(target, image, shape, scale, ox, oy)
+                palette._paste_text(target, image, shape, scale)
             else:
-                _text(draw, shape, scale, ox, oy)
+                _text(draw, shape, scale)
         elif type(shape) is Polygon:
-            points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
+            points = [(x * scale, y * scale) for x, y in shape.points]
             if shape.fill is not None:
                 if palette is None:
                     draw.polygon(points, fill=shape.fill)
@@ -125,7 +134,7 @@ def draw_shapes(
                 _stroke(draw, points, ink(shape.outline), shape.width, shape.dash, scale)
         else:
             assert isinstance(shape, Line)
-            points = [(x * scale + ox, y * scale + oy) for x, y in shape.points]
+            points = [(x * scale, y * scale) for x, y in shape.points]
             _stroke(draw, points, ink(shape.colour), shape.width, shape.dash, scale)
 
 
@@ -197,16 +206,12 @@ class Palette:
             self._index[colour] = self._index[upper] = found
         return found
 
-    def text(self, draw: ImageDraw.ImageDraw, shape: Text, scale: float, ox: float, oy: float) -> None:
+    def _paste_text(self, target: Image.Image, core: object, shape: Text, scale: float) -> None:
         """Text as a palette tile: its glyphs anti-aliased over the fill at its anchor, quantized, pasted
         through the glyphs' own mask (cached by text, size, colours), so a number costs a paste."""
-        target: Image.Image = draw._image
-        self._paste_text(target, target.im, shape, scale, ox, oy)
-
-    def _paste_text(self, target: Image.Image, core: object, shape: Text, scale: float, ox: float, oy: float) -> None:
         # ``core`` is ``target.im``, Pillow's core image: a paste per number, without the per-call checks
-        size = max(math.floor(shape.size * scale), 1)  # text_size, inline: tens of thousands of calls
-        ax, ay = round(shape.x * scale + ox), round(shape.y * scale + oy)
+        size = text_size(shape, scale)
+        ax, ay = round(shape.x * scale), round(shape.y * scale)
         width, height = core.size  # type: ignore[attr-defined]
         fill = core.getpixel((ax, ay)) if 0 <= ax < width and 0 <= ay < height else self.white  # type: ignore[attr-defined]
         key = (shape.text, size, shape.bold, shape.anchor, shape.colour, fill)
@@ -247,10 +252,10 @@ def _glyphs(text: str, size: int, bold: bool, anchor: str) -> tuple[Image.Image,
     return mask, left, top
 
 
-def _text(draw: ImageDraw.ImageDraw, shape: Text, scale: float, ox: float, oy: float) -> None:
+def _text(draw: ImageDraw.ImageDraw, shape: Text, scale: float) -> None:
     """Text from the mask cache: the same string at the same size is rasterised once per process."""
     mask, left, top = _glyphs(shape.text, text_size(shape, scale), shape.bold, shape.anchor)
-    x, y = round(shape.x * scale + ox) + left, round(shape.y * scale + oy) + top
+    x, y = round(shape.x * scale) + left, round(shape.y * scale) + top
     draw.bitmap((x, y), mask, fill=shape.colour)
 
 
@@ -321,7 +326,6 @@ class Canvas:
         self.palette = palette if self.ss == 1 else None
         if self.palette is not None:
             self.image = self.palette.quantize(self.image)
-        self._boxes: dict[int, Box | None] = {}
         self._draw = ImageDraw.Draw(self.image)
         self._shown: ImageDraw.ImageDraw | None = None  # on the frame shown by changed(), at device size
         self.index = -1
@@ -337,11 +341,15 @@ class Canvas:
 
     def frame(self) -> Image.Image:
         """The current frame, whole, at page size (a palette image on a palette canvas)."""
+        return self._reduced(self._whole()._image)
+
+    def _whole(self) -> ImageDraw.ImageDraw:
+        """A drawing on a copy of the canvas holding the current frame, whole, at device size."""
         from PIL import ImageDraw
 
-        image = self.image.copy()
-        draw_shapes(ImageDraw.Draw(image), self.scene.frames[self.index], self.ss, palette=self.palette)
-        return self._reduced(image)
+        draw = ImageDraw.Draw(self.image.copy())
+        draw_shapes(draw, self.scene.frames[self.index], self.ss, palette=self.palette)
+        return draw
 
     def changed(self) -> tuple[Box, Image.Image]:
         """Where the current frame differs from the previous one (the whole page for frame 0), and that part of it.
@@ -349,37 +357,37 @@ class Canvas:
         The rectangle holds the previous frame's own shapes (now gone), this frame's kept ones
         and its own; outside it, the two frames are the same pixels.
         """
-        from PIL import ImageDraw
+        scene, n, shown = self.scene, self.index, self._shown
+        if shown is None or n == 0:
+            box: Box = (0, 0, scene.width, scene.height)
+            shown = self._shown = self._whole()
+        else:
+            box = changed_box(scene, n) or (0, 0, 1, 1)
+            # the previous frame's own shapes go, this one's kept come; then its own, where the whole frame has them
+            shown._image.paste(self.image.crop(self._device(box)), self._device(box)[:2])
+            draw_shapes(shown, scene.frames[n], self.ss, palette=self.palette)
+        return box, self._reduced(shown._image.crop(self._device(box)))
 
-        scene, n, ss = self.scene, self.index, self.ss
-        if n == 0 or self._shown is None:
-            whole = self.image.copy()
-            self._shown = ImageDraw.Draw(whole)
-            draw_shapes(self._shown, scene.frames[n], ss, palette=self.palette)
-            return (0, 0, scene.width, scene.height), self._reduced(whole)
-        boxes = [self._box(n - 1), _union(scene.kept_at(n), scene.width, scene.height), self._box(n)]
-        self._boxes.pop(n - 1, None)
-        present = [b for b in boxes if b is not None]
-        box = (
-            (
-                min(b[0] for b in present),
-                min(b[1] for b in present),
-                max(b[2] for b in present),
-                max(b[3] for b in present),
-            )
-            if present
-            else (0, 0, 1, 1)
+    def _device(self, box: Box) -> Box:
+        return box[0] * self.ss, box[1] * self.ss, box[2] * self.ss, box[3] * self.ss
+
+
+def changed_box(scene: Scene, n: int) -> Box | None:
+    """The rectangle (page pixels) outside which frame ``n`` is frame ``n − 1``: it holds the shapes of
+    frame ``n − 1`` (gone now), those frame ``n`` keeps and its own; ``None`` if there are none."""
+    width, height = scene.width, scene.height
+    boxes = [
+        b
+        for b in (
+            _union(scene.frames[n - 1], width, height),
+            _union(scene.kept_at(n), width, height),
+            _union(scene.frames[n], width, height),
         )
-        device = (box[0] * ss, box[1] * ss, box[2] * ss, box[3] * ss)
-        page: Image.Image = self._shown._image
-        page.paste(self.image.crop(device), device[:2])  # the previous frame's own shapes go, this one's kept come
-        draw_shapes(self._shown, scene.frames[n], ss, palette=self.palette)
-        return box, self._reduced(page.crop(device))
-
-    def _box(self, n: int) -> Box | None:
-        if n not in self._boxes:
-            self._boxes[n] = _union(self.scene.frames[n], self.scene.width, self.scene.height)
-        return self._boxes[n]
+        if b is not None
+    ]
+    if not boxes:
+        return None
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
 def frames_rgb(

@@ -187,7 +187,7 @@ encoding it takes over (Pillow: 5–6 ns a pixel)."""
 def _changed_pixels(scene: Scene, samples: int = 32) -> int:
     """About how many pixels the GIF's frames hold: the frame count times the mean rectangle of
     ``samples`` frames spread over the animation (:meth:`Canvas.changed`'s rectangles)."""
-    from .raster import _union
+    from .raster import changed_box
 
     n, width, height = len(scene.frames), scene.width, scene.height
     if n < 2:
@@ -195,8 +195,7 @@ def _changed_pixels(scene: Scene, samples: int = 32) -> int:
     picks = sorted({1 + k * (n - 2) // (samples - 1) for k in range(samples)})
     area = 0
     for k in picks:
-        shapes = [*scene.frames[k - 1], *scene.kept_at(k), *scene.frames[k]]
-        box = _union(shapes, width, height)
+        box = changed_box(scene, k)
         area += 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
     return width * height + area * (n - 1) // len(picks)
 
