@@ -9,7 +9,8 @@ tracemalloc's peak of Python allocations (Pillow's images included) and the proc
 resident size; 1 thread, and for a large GIF the LZW helper process on a second core (its process
 time is shown apart; ``--in-process`` keeps every GIF in one process, to compare).
 
-    python benchmarks/render.py [--repeats 15] [--gallery-repeats 3] [--big-repeats 3] [--skip-gallery] [--in-process]
+    python benchmarks/render.py [--repeats 15] [--gallery-repeats 3] [--big-repeats 3] [--skip-gallery]
+        [--in-process] [--floors]
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import median, pin_threads
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from convarith.render.frames import Animation
 
 
 def _children() -> float:
@@ -79,6 +87,71 @@ def _acceptance(name: str, make, goal_s: float, goal_mb: float | None, repeats: 
         print(f"  {'':<34} peak {peak:6.0f} MB traced")
 
 
+Rectangles = list[tuple[tuple[int, int, int, int], "Image.Image"]]
+"""A GIF's frames as the writer hands them to the encoder: each changed rectangle and its pixels."""
+
+
+def _drawn(make: Callable[[], Animation]) -> tuple[float, Rectangles, int | None]:
+    """The GIF writer's drawing alone (build, compose, palette, every frame's changed rectangle cut out
+    and its bytes taken), no encoding: its wall time, the rectangles, the transparent index."""
+    from PIL import GifImagePlugin
+
+    from convarith.render import compose
+    from convarith.render.raster import Canvas, Palette, background_rgb
+    from convarith.render.writers import _free_index, _palette
+
+    start = time.perf_counter()
+    scene = compose(make())
+    background = background_rgb(scene)
+    palette = Palette(_palette(scene, background.copy()))
+    canvas = Canvas(scene, background, palette)
+    parts: Rectangles = []
+    for _ in range(len(scene.frames)):
+        canvas.advance()
+        box, part = canvas.changed()
+        image = part if part.mode == "P" else palette.quantize(part)
+        image.tobytes()  # what handing it to the encoder costs first
+        parts.append((box, image))
+    elapsed = time.perf_counter() - start
+    header, _ = GifImagePlugin.getheader(parts[0][1], info={"loop": 0, "duration": 500})
+    return elapsed, parts, _free_index(parts[0][1], header)
+
+
+def _encoded(parts: Rectangles, transparent: int | None, size: tuple[int, int], helper: bool) -> float:
+    """The GIF writer's encoding alone, of rectangles drawn already (the transparent pixels found,
+    LZW-encoded; with the helper process, or in this one)."""
+    from convarith.render._lzw import Encoder
+
+    start = time.perf_counter()
+    with Encoder[int](helper) as encoder:
+        if transparent is not None:
+            encoder.page(*size, transparent)
+        for n, (box, image) in enumerate(parts):
+            encoder.put(image, n, box[:2])
+        list(encoder.finish())
+    return time.perf_counter() - start
+
+
+def _floors(make: Callable[[], Animation], repeats: int) -> None:
+    """Where a large GIF's time goes: its drawing alone and its encoding alone. The writer overlaps
+    them on two cores; neither can be shorter than its floor, nor the whole than their sum / 2."""
+    drawn: list[float] = []
+    parts: Rectangles = []
+    transparent = None
+    for _ in range(repeats):
+        elapsed, parts, transparent = _drawn(make)
+        drawn.append(elapsed)
+    first = parts[0][1]
+    pixels = sum(image.size[0] * image.size[1] for _, image in parts)
+    helped = [_encoded(parts, transparent, first.size, True) for _ in range(repeats)]
+    alone = [_encoded(parts, transparent, first.size, False) for _ in range(repeats)]
+    print(f"  {'':<34} drawing alone {median(drawn):.2f} s (no encoding, best {min(drawn):.2f});")
+    print(
+        f"  {'':<34} encoding alone ({pixels / 1e6:.0f} Mpx drawn already) {median(helped):.2f} s with the helper, "
+        f"{median(alone):.2f} s in one process"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -86,6 +159,9 @@ def main() -> None:
     parser.add_argument("--big-repeats", type=int, default=3)
     parser.add_argument("--skip-gallery", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="no LZW helper process (as on one core)")
+    parser.add_argument(
+        "--floors", action="store_true", help="also time the 40×40 GIF's drawing alone and its encoding alone"
+    )
     args = parser.parse_args()
     pin_threads(1)
     if args.in_process:
@@ -144,6 +220,9 @@ def main() -> None:
         )
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     print(f"  process peak resident size         {peak_rss:7.0f} MB")
+    if args.floors:  # last: it holds every rectangle of the 40×40 GIF at once
+        print("  40×40/3×3 numeric GIF (guide), apart:")
+        _floors(lambda: build_animation(small, (40, 40), numeric=True), args.big_repeats)
 
 
 if __name__ == "__main__":
