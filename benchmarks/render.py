@@ -97,19 +97,11 @@ def _drawn(make: Callable[[], Animation]) -> tuple[float, Rectangles, int | None
     from PIL import GifImagePlugin
 
     from convarith.render import compose
-    from convarith.render.raster import Canvas, Palette, background_rgb
-    from convarith.render.writers import _free_index, _palette
+    from convarith.render.writers import _free_index, _rectangles
 
     start = time.perf_counter()
-    scene = compose(make())
-    background = background_rgb(scene)
-    palette = Palette(_palette(scene, background.copy()))
-    canvas = Canvas(scene, background, palette)
     parts: Rectangles = []
-    for _ in range(len(scene.frames)):
-        canvas.advance()
-        box, part = canvas.changed()
-        image = part if part.mode == "P" else palette.quantize(part)
+    for box, image in _rectangles(compose(make())):
         image.tobytes()  # what handing it to the encoder costs first
         parts.append((box, image))
     elapsed = time.perf_counter() - start

@@ -28,11 +28,12 @@ from __future__ import annotations
 import math
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 from ..errors import ConvArithError
-from .raster import Canvas, Palette, frames_rgb
+from .raster import Box, Canvas, Palette, background_rgb, frames_rgb
 from .scene import Polygon, Scene
 from .svg import animated_svg, frame_svg
 
@@ -200,24 +201,30 @@ def _changed_pixels(scene: Scene, samples: int = 32) -> int:
     return width * height + area * (n - 1) // len(picks)
 
 
+def _rectangles(scene: Scene) -> Iterator[tuple[Box, Image.Image]]:
+    """Each frame as the GIF encodes it: the rectangle in which it differs from the one before (the
+    whole page for the first) and its pixels on the GIF's one palette. The palette is chosen at the
+    first ``next``."""
+    background = background_rgb(scene)
+    palette = Palette(_palette(scene, background.copy()))
+    canvas = Canvas(scene, background, palette)  # draws on the palette at 1×
+    for _ in range(len(scene.frames)):
+        canvas.advance()
+        box, part = canvas.changed()
+        yield box, part if part.mode == "P" else palette.quantize(part)
+
+
 def _gif(scene: Scene, fp: IO[bytes], durations: list[int]) -> None:
     from PIL import GifImagePlugin
 
     from ._lzw import Encoder, available
-    from .raster import background_rgb
 
     bound = len(scene.frames) * scene.width * scene.height  # no frame is larger than the page
     helper = bound >= HELPER_PIXELS and available() and _changed_pixels(scene) >= HELPER_PIXELS
     # started first, its start-up overlaps choosing the palette
     with Encoder[_Tag](helper) as encoder:
-        background = background_rgb(scene)
-        palette = Palette(_palette(scene, background.copy()))
-        canvas = Canvas(scene, background, palette)  # draws on the palette at 1×
         transparent = None
-        for n in range(len(scene.frames)):
-            canvas.advance()
-            box, part = canvas.changed()
-            image = part if part.mode == "P" else palette.quantize(part)
+        for n, (box, image) in enumerate(_rectangles(scene)):
             if n == 0:
                 header, _ = GifImagePlugin.getheader(image, info={"loop": 0, "duration": durations[0]})
                 for block in header:
